@@ -45,7 +45,11 @@ fn agent() -> ureq::Agent {
 
 /// The sha256 in an ETag-like header value, if it is one.
 fn sha_from_etag(v: &str) -> Option<String> {
-    let v = v.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
+    let v = v
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_ascii_lowercase();
     (v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())).then_some(v)
 }
 
@@ -72,7 +76,11 @@ pub fn download(url: &str, dest: &Path, expected: &Expected) -> Result<()> {
         let status = resp.status().as_u16();
         for name in ["x-linked-etag", "etag"] {
             if announced.is_none() {
-                announced = resp.headers().get(name).and_then(|v| v.to_str().ok()).and_then(sha_from_etag);
+                announced = resp
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(sha_from_etag);
             }
         }
         let append = match status {
@@ -121,7 +129,9 @@ pub fn download(url: &str, dest: &Path, expected: &Expected) -> Result<()> {
         match result {
             Ok(()) if complete => break,
             outcome => {
-                let why = outcome.err().map_or("connection closed early".to_string(), |e| e.to_string());
+                let why = outcome
+                    .err()
+                    .map_or("connection closed early".to_string(), |e| e.to_string());
                 if got > have && attempt < MAX_ATTEMPTS {
                     eprintln!("  transfer interrupted at {got} bytes ({why}); resuming");
                     continue;
@@ -151,7 +161,10 @@ pub fn download(url: &str, dest: &Path, expected: &Expected) -> Result<()> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -199,7 +212,11 @@ mod tests {
                 if let Mode::Corrupt = mode {
                     data[0] ^= 0xff;
                 }
-                let status = if range_start > 0 { "206 Partial Content" } else { "200 OK" };
+                let status = if range_start > 0 {
+                    "206 Partial Content"
+                } else {
+                    "200 OK"
+                };
                 let head = format!(
                     "HTTP/1.1 {status}\r\nContent-Length: {}\r\nX-Linked-ETag: \"{sha}\"\r\nConnection: close\r\n\r\n",
                     data.len()
@@ -219,7 +236,9 @@ mod tests {
     }
 
     fn body() -> Vec<u8> {
-        (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect()
+        (0..3_000_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect()
     }
 
     fn tmp(name: &str) -> PathBuf {
@@ -246,7 +265,11 @@ mod tests {
         let dest = tmp("resume");
         download(&url, &dest, &Expected::FromServer).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), body);
-        assert_eq!(hits.load(Ordering::SeqCst), 2, "one cut transfer, one ranged resume");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            2,
+            "one cut transfer, one ranged resume"
+        );
     }
 
     #[test]
@@ -273,7 +296,10 @@ mod tests {
     fn etag_parsing() {
         let s = "a".repeat(64);
         assert_eq!(sha_from_etag(&format!("\"{s}\"")), Some(s.clone()));
-        assert_eq!(sha_from_etag(&format!("W/\"{}\"", s.to_uppercase())), Some(s));
+        assert_eq!(
+            sha_from_etag(&format!("W/\"{}\"", s.to_uppercase())),
+            Some(s)
+        );
         assert_eq!(sha_from_etag("\"abc\""), None);
     }
 }

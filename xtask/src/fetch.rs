@@ -29,10 +29,22 @@ pub struct Options {
 
 /// The files of the release that must match, with their sha256.
 const RELEASE: [(&str, &str); 4] = [
-    ("model.safetensors", "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2"),
-    ("tokenizer.model", "1299c11d7cf632ef3b4e11937501358ada021bbdf7c47638d13c0ee982f2e79c"),
-    ("2_Dense/model.safetensors", "c327f2acb00149676ade24a75e11eb6ebbd367f9ee050267ba56829d2979f702"),
-    ("3_Dense/model.safetensors", "ffb6cc5162e11e2ce6bc2367e121ee3bbbc4e82e1ee26826bd7573d4948d81b8"),
+    (
+        "model.safetensors",
+        "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
+    ),
+    (
+        "tokenizer.model",
+        "1299c11d7cf632ef3b4e11937501358ada021bbdf7c47638d13c0ee982f2e79c",
+    ),
+    (
+        "2_Dense/model.safetensors",
+        "c327f2acb00149676ade24a75e11eb6ebbd367f9ee050267ba56829d2979f702",
+    ),
+    (
+        "3_Dense/model.safetensors",
+        "ffb6cc5162e11e2ce6bc2367e121ee3bbbc4e82e1ee26826bd7573d4948d81b8",
+    ),
 ];
 
 /// The environment variable naming the hub GGUF to try first.
@@ -42,14 +54,14 @@ const HUB_SHA_ENV: &str = "EMBEDDINGGEMMA_HUB_SHA256";
 /// A Q8_0 GGUF of EmbeddingGemma on the hub. At the time of writing the ggml-org files
 /// lacked the Dense layers (llama.cpp issue 18677); such a file fails the manifest check
 /// below and is deleted, and the mirror is used instead.
-const HUB_URL: &str =
-    "https://huggingface.co/ggml-org/embeddinggemma-300M-GGUF/resolve/main/embeddinggemma-300M-Q8_0.gguf";
+const HUB_URL: &str = "https://huggingface.co/ggml-org/embeddinggemma-300M-GGUF/resolve/main/embeddinggemma-300M-Q8_0.gguf";
 
 const STAMP: &str = ".verified";
 
 pub fn fetch_model(opts: &Options) -> Result<()> {
     let cache = cache_dir();
-    fs::create_dir_all(&cache).with_context(|| format!("cannot create the cache {}", cache.display()))?;
+    fs::create_dir_all(&cache)
+        .with_context(|| format!("cannot create the cache {}", cache.display()))?;
     eprintln!("model cache: {}", cache.display());
 
     if opts.hub {
@@ -84,12 +96,16 @@ fn release_ok(dir: &Path, verify: bool) -> bool {
     let stamp = fs::read_to_string(dir.join(STAMP)).unwrap_or_default();
     RELEASE.iter().all(|(rel, sha)| {
         let path = dir.join(rel);
-        let Ok(meta) = fs::metadata(&path) else { return false };
+        let Ok(meta) = fs::metadata(&path) else {
+            return false;
+        };
         if verify {
             eprintln!("  verifying {rel}");
             sha256_file(&path).is_ok_and(|got| got == *sha)
         } else {
-            stamp.lines().any(|l| l == format!("{sha}  {rel}  {}", meta.len()))
+            stamp
+                .lines()
+                .any(|l| l == format!("{sha}  {rel}  {}", meta.len()))
         }
     })
 }

@@ -49,7 +49,10 @@ fn main() -> Result<()> {
                 verify: args.iter().any(|a| a == "--verify"),
                 hub: !args.iter().any(|a| a == "--no-hub"),
             };
-            if let Some(bad) = args[1..].iter().find(|a| !matches!(a.as_str(), "--verify" | "--no-hub")) {
+            if let Some(bad) = args[1..]
+                .iter()
+                .find(|a| !matches!(a.as_str(), "--verify" | "--no-hub"))
+            {
                 bail!("fetch-model: unknown option {bad}\n\n{USAGE}");
             }
             fetch::fetch_model(&opts)?;
@@ -81,17 +84,41 @@ fn main() -> Result<()> {
 /// Formatting and lints first (cheap, and a failure there is a failure of the change),
 /// then the whole suite with the model present.
 fn test(extra: &[String]) -> Result<()> {
-    fetch::fetch_model(&fetch::Options { verify: false, hub: true })?;
+    fetch::fetch_model(&fetch::Options {
+        verify: false,
+        hub: true,
+    })?;
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
     cargo(&["test", "--workspace"], extra)
 }
 
 /// The main job: embed a few texts and print their similarity matrix.
 fn demo() -> Result<()> {
-    fetch::fetch_model(&fetch::Options { verify: false, hub: true })?;
+    fetch::fetch_model(&fetch::Options {
+        verify: false,
+        hub: true,
+    })?;
     cargo(
-        &["run", "--release", "--quiet", "--package", "embed-cli", "--", "similarity"],
+        &[
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "embed-cli",
+            "--",
+            "similarity",
+        ],
         &DEMO_TEXTS.map(String::from),
     )
 }

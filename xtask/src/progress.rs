@@ -25,7 +25,10 @@ impl Progress {
     pub fn set(&mut self, done: u64) {
         self.done = done;
         let now = Instant::now();
-        if self.last.is_some_and(|t| now - t < Duration::from_millis(500)) {
+        if self
+            .last
+            .is_some_and(|t| now - t < Duration::from_millis(500))
+        {
             return;
         }
         self.last = Some(now);

@@ -27,7 +27,9 @@ fn wheel_name(v: u32) -> String {
 
 /// Fails with the fix when python3 or pip is missing.
 pub fn check_pip() -> Result<()> {
-    let out = Command::new("python3").args(["-m", "pip", "--version"]).output();
+    let out = Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output();
     match out {
         Ok(o) if o.status.success() => Ok(()),
         Ok(_) => bail!(
@@ -102,7 +104,9 @@ pub fn unpack(zip_path: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
         let Some(name) = entry.enclosed_name() else {
             bail!("unsafe path in the model archive: {:?}", entry.name());
         };
-        let Ok(rel) = name.strip_prefix(ZIP_ROOT) else { continue };
+        let Ok(rel) = name.strip_prefix(ZIP_ROOT) else {
+            continue;
+        };
         if entry.is_dir() || rel.as_os_str().is_empty() {
             continue;
         }

@@ -4,6 +4,6 @@
 //! reserves its place in the workspace and fixes its dependencies.
 #![forbid(unsafe_code)]
 
-pub use gguf_format;
 pub use ggml_quant;
+pub use gguf_format;
 pub use spm_tokenizer;

@@ -134,7 +134,10 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ErrorKind::*;
         match self {
-            BadMagic(m) => write!(f, "not a GGUF file (magic bytes {m:02x?}, expected \"GGUF\")"),
+            BadMagic(m) => write!(
+                f,
+                "not a GGUF file (magic bytes {m:02x?}, expected \"GGUF\")"
+            ),
             BigEndian => f.write_str("big-endian GGUF is not supported"),
             UnsupportedVersion(v) => write!(f, "unsupported GGUF version {v} (2 and 3 are)"),
             UnexpectedEof { needed, available } => write!(

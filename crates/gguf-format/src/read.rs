@@ -322,7 +322,9 @@ impl<'a> Gguf<'a> {
             let at = c.pos();
             let key = c.string()?;
             let ty = c.value_type().map_err(|e| e.with_context(key_ctx(key)))?;
-            let value = c.read_value(ty, 0).map_err(|e| e.with_context(key_ctx(key)))?;
+            let value = c
+                .read_value(ty, 0)
+                .map_err(|e| e.with_context(key_ctx(key)))?;
             match key_index.entry(key) {
                 Entry::Occupied(_) => {
                     return Err(Error::at(ErrorKind::DuplicateKey(key.to_owned()), at));
@@ -397,7 +399,8 @@ impl<'a> Gguf<'a> {
         }
 
         let info_end = c.pos();
-        let data_offset = align_up(info_end, alignment).ok_or(Error::at(ErrorKind::Overflow, info_end))?;
+        let data_offset =
+            align_up(info_end, alignment).ok_or(Error::at(ErrorKind::Overflow, info_end))?;
         let data_len = (bytes.len() as u64).saturating_sub(data_offset);
         if !raws.is_empty() && data_offset > bytes.len() as u64 {
             return Err(Error::at(
@@ -418,7 +421,10 @@ impl<'a> Gguf<'a> {
                     alignment,
                 }));
             }
-            let end = r.offset.checked_add(r.n_bytes).ok_or_else(|| err(ErrorKind::Overflow))?;
+            let end = r
+                .offset
+                .checked_add(r.n_bytes)
+                .ok_or_else(|| err(ErrorKind::Overflow))?;
             if end > data_len {
                 return Err(err(ErrorKind::TensorOutOfBounds { end, data_len }));
             }
@@ -440,8 +446,10 @@ impl<'a> Gguf<'a> {
         for w in order.windows(2) {
             let (a, b) = (&raws[w[0]], &raws[w[1]]);
             if a.offset + a.n_bytes > b.offset {
-                return Err(Error::at(ErrorKind::TensorsOverlap(a.name.to_owned()), b.at)
-                    .with_context(tensor_ctx(b.name)));
+                return Err(
+                    Error::at(ErrorKind::TensorsOverlap(a.name.to_owned()), b.at)
+                        .with_context(tensor_ctx(b.name)),
+                );
             }
         }
 
@@ -492,12 +500,16 @@ impl<'a> Gguf<'a> {
     }
 
     fn require(&self, key: &str) -> Result<Value<'a>> {
-        self.get(key).ok_or_else(|| {
-            Error::new(ErrorKind::Metadata(format!("missing metadata key {key:?}")))
-        })
+        self.get(key)
+            .ok_or_else(|| Error::new(ErrorKind::Metadata(format!("missing metadata key {key:?}"))))
     }
 
-    fn typed<T>(&self, key: &str, want: &str, f: impl FnOnce(&Value<'a>) -> Option<T>) -> Result<T> {
+    fn typed<T>(
+        &self,
+        key: &str,
+        want: &str,
+        f: impl FnOnce(&Value<'a>) -> Option<T>,
+    ) -> Result<T> {
         let v = self.require(key)?;
         f(&v).ok_or_else(|| {
             Error::new(ErrorKind::Metadata(format!(

@@ -61,7 +61,11 @@ impl<W: Write> GgufWriter<W> {
     ///
     /// The alignment is `general.alignment` when `metadata` has it (a power-of-two
     /// `u32`), else 32. Keys and tensor names must be unique.
-    pub fn new(mut out: W, metadata: &[(String, MetadataValue)], tensors: &[TensorSpec]) -> Result<Self> {
+    pub fn new(
+        mut out: W,
+        metadata: &[(String, MetadataValue)],
+        tensors: &[TensorSpec],
+    ) -> Result<Self> {
         let mut alignment = DEFAULT_ALIGNMENT;
         let mut keys = HashSet::new();
         for (k, v) in metadata {
@@ -217,7 +221,10 @@ impl<W: Write> GgufWriter<W> {
 }
 
 /// A whole GGUF v3 file in memory.
-pub fn write_to_vec(metadata: &[(String, MetadataValue)], tensors: &[(TensorSpec, &[u8])]) -> Result<Vec<u8>> {
+pub fn write_to_vec(
+    metadata: &[(String, MetadataValue)],
+    tensors: &[(TensorSpec, &[u8])],
+) -> Result<Vec<u8>> {
     let specs: Vec<TensorSpec> = tensors.iter().map(|(s, _)| s.clone()).collect();
     let mut w = GgufWriter::new(Vec::new(), metadata, &specs)?;
     for (_, data) in tensors {

@@ -8,7 +8,9 @@ use gguf_format::{
 use proptest::prelude::*;
 
 fn testdata(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name)
 }
 
 fn md(k: &str, v: impl Into<MetadataValue>) -> (String, MetadataValue) {
@@ -18,7 +20,7 @@ fn md(k: &str, v: impl Into<MetadataValue>) -> (String, MetadataValue) {
 /// A small file with every value type, an array of arrays and three tensors.
 fn sample() -> Vec<u8> {
     let f32s: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
-    let q8 = vec![7u8; 34 * 2];
+    let q8 = [7u8; 34 * 2];
     let empty: Vec<u8> = Vec::new();
     write_to_vec(
         &[
@@ -69,14 +71,26 @@ fn sample_parses_with_every_value_type() {
     assert_eq!(strs, ["a", "▁b"]);
     let nested = g.get_array("nested").unwrap();
     assert_eq!(nested.len(), 2);
-    let inner: Vec<_> = nested.iter().map(|v| v.as_array().unwrap().to_owned_array()).collect();
-    assert_eq!(inner, [MetadataArray::U8(vec![1, 2]), MetadataArray::String(vec!["x".into()])]);
+    let inner: Vec<_> = nested
+        .iter()
+        .map(|v| v.as_array().unwrap().to_owned_array())
+        .collect();
+    assert_eq!(
+        inner,
+        [
+            MetadataArray::U8(vec![1, 2]),
+            MetadataArray::String(vec!["x".into()])
+        ]
+    );
     let a = g.tensor("a").unwrap();
     assert_eq!(a.dims(), [4, 2]);
     assert_eq!(a.n_elements(), 8);
     assert_eq!(&a.data()[4..8], &1.0f32.to_le_bytes());
     let b = g.tensor("b").unwrap();
-    assert_eq!((b.ggml_type(), b.n_bytes(), b.offset()), (GgmlType::Q8_0, 68, 32));
+    assert_eq!(
+        (b.ggml_type(), b.n_bytes(), b.offset()),
+        (GgmlType::Q8_0, 68, 32)
+    );
     assert_eq!(g.tensor("c").unwrap().n_bytes(), 0);
 }
 
@@ -87,7 +101,10 @@ fn typed_getters_name_the_key_and_the_types() {
     let e = g.get_u32("missing.key").unwrap_err();
     assert_eq!(e.to_string(), "gguf: missing metadata key \"missing.key\"");
     let e = g.get_str("u32").unwrap_err();
-    assert_eq!(e.to_string(), "gguf: metadata key \"u32\" is UINT32, expected a string");
+    assert_eq!(
+        e.to_string(),
+        "gguf: metadata key \"u32\" is UINT32, expected a string"
+    );
     assert!(g.get_u64("i8").is_err(), "negative values are not u64");
 }
 
@@ -98,7 +115,10 @@ fn every_truncation_is_an_error_never_a_panic() {
         let r = Gguf::parse(&bytes[..n]);
         // The only prefixes that may parse are those that keep every tensor's data.
         if let Ok(g) = r {
-            panic!("prefix of {n} bytes parsed with {} tensors", g.tensors().len());
+            panic!(
+                "prefix of {n} bytes parsed with {} tensors",
+                g.tensors().len()
+            );
         }
     }
 }
@@ -156,23 +176,50 @@ fn err(bytes: &[u8]) -> gguf_format::Error {
 
 #[test]
 fn hostile_headers() {
-    assert!(matches!(err(b"GGML\x03\0\0\0").kind(), ErrorKind::BadMagic(_)));
+    assert!(matches!(
+        err(b"GGML\x03\0\0\0").kind(),
+        ErrorKind::BadMagic(_)
+    ));
     let mut be = b"GGUF".to_vec();
     be.extend_from_slice(&3u32.to_be_bytes());
     be.extend_from_slice(&[0; 16]);
     let e = err(&be);
     assert_eq!(e.kind(), &ErrorKind::BigEndian);
-    assert_eq!(e.to_string(), "gguf: big-endian GGUF is not supported at byte 4");
-    assert_eq!(err(&raw(1, 0, 0, &[])).kind(), &ErrorKind::UnsupportedVersion(1));
-    assert!(matches!(err(b"GGUF\x03\0").kind(), ErrorKind::UnexpectedEof { .. }));
+    assert_eq!(
+        e.to_string(),
+        "gguf: big-endian GGUF is not supported at byte 4"
+    );
+    assert_eq!(
+        err(&raw(1, 0, 0, &[])).kind(),
+        &ErrorKind::UnsupportedVersion(1)
+    );
+    assert!(matches!(
+        err(b"GGUF\x03\0").kind(),
+        ErrorKind::UnexpectedEof { .. }
+    ));
     // Counts that the remaining bytes cannot hold are refused before allocating.
     let e = err(&raw(3, u64::MAX, 0, &[]));
-    assert!(matches!(e.kind(), ErrorKind::TooLarge { what: "tensor count", .. }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::TooLarge {
+            what: "tensor count",
+            ..
+        }
+    ));
     assert_eq!(e.offset(), Some(8));
     let e = err(&raw(3, 0, 1 << 40, &[0; 64]));
-    assert!(matches!(e.kind(), ErrorKind::TooLarge { what: "metadata key count", .. }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::TooLarge {
+            what: "metadata key count",
+            ..
+        }
+    ));
     assert_eq!(raw(2, 0, 0, &[]).len(), 24);
-    assert!(Gguf::parse(&raw(2, 0, 0, &[])).is_ok(), "an empty v2 file is valid");
+    assert!(
+        Gguf::parse(&raw(2, 0, 0, &[])).is_ok(),
+        "an empty v2 file is valid"
+    );
 }
 
 #[test]
@@ -181,7 +228,13 @@ fn hostile_metadata() {
     let mut kv = (u64::MAX).to_le_bytes().to_vec();
     kv.extend_from_slice(&[0; 16]);
     let e = err(&raw(3, 0, 1, &kv));
-    assert!(matches!(e.kind(), ErrorKind::TooLarge { what: "string length", .. }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::TooLarge {
+            what: "string length",
+            ..
+        }
+    ));
     assert_eq!(e.offset(), Some(24));
 
     // Invalid UTF-8 in a key: the offset names the bad byte.
@@ -189,7 +242,10 @@ fn hostile_metadata() {
     kv.extend_from_slice(&4u32.to_le_bytes());
     kv.extend_from_slice(&1u32.to_le_bytes());
     let e = err(&raw(3, 0, 1, &kv));
-    assert_eq!((e.kind(), e.offset()), (&ErrorKind::InvalidUtf8, Some(24 + 8 + 2)));
+    assert_eq!(
+        (e.kind(), e.offset()),
+        (&ErrorKind::InvalidUtf8, Some(24 + 8 + 2))
+    );
 
     // Unknown value type, named with its key.
     let mut kv = kstr(b"k");
@@ -212,7 +268,13 @@ fn hostile_metadata() {
     kv.extend_from_slice(&(1u64 << 50).to_le_bytes());
     kv.extend_from_slice(&[0; 64]);
     let e = err(&raw(3, 0, 1, &kv));
-    assert!(matches!(e.kind(), ErrorKind::TooLarge { what: "array length", .. }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::TooLarge {
+            what: "array length",
+            ..
+        }
+    ));
 
     // Arrays nested past the limit.
     let mut kv = kstr(b"k");
@@ -222,7 +284,10 @@ fn hostile_metadata() {
         kv.extend_from_slice(&1u64.to_le_bytes());
     }
     kv.extend_from_slice(&[0; 64]);
-    assert!(matches!(err(&raw(3, 0, 1, &kv)).kind(), ErrorKind::NestingTooDeep(8)));
+    assert!(matches!(
+        err(&raw(3, 0, 1, &kv)).kind(),
+        ErrorKind::NestingTooDeep(8)
+    ));
 
     // Duplicate keys.
     let mut one = kstr(b"k");
@@ -237,17 +302,33 @@ fn hostile_metadata() {
     let mut kv = kstr(b"general.alignment");
     kv.extend_from_slice(&4u32.to_le_bytes());
     kv.extend_from_slice(&24u32.to_le_bytes());
-    assert!(matches!(err(&raw(3, 0, 1, &kv)).kind(), ErrorKind::BadAlignment(_)));
+    assert!(matches!(
+        err(&raw(3, 0, 1, &kv)).kind(),
+        ErrorKind::BadAlignment(_)
+    ));
     let mut kv = kstr(b"general.alignment");
     kv.extend_from_slice(&10u32.to_le_bytes());
     kv.extend_from_slice(&32u64.to_le_bytes());
-    assert!(matches!(err(&raw(3, 0, 1, &kv)).kind(), ErrorKind::BadAlignment(_)));
+    assert!(matches!(
+        err(&raw(3, 0, 1, &kv)).kind(),
+        ErrorKind::BadAlignment(_)
+    ));
 
     // Custom limits apply.
     let bytes = sample();
-    let tight = Limits { max_string_len: 4, ..Limits::default() };
+    let tight = Limits {
+        max_string_len: 4,
+        ..Limits::default()
+    };
     let e = Gguf::parse_with_limits(&bytes, tight).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::TooLarge { what: "string length", limit: 4, .. }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::TooLarge {
+            what: "string length",
+            limit: 4,
+            ..
+        }
+    ));
 }
 
 /// A file with the given tensor infos (no metadata) and `data_len` bytes of data.
@@ -262,7 +343,10 @@ fn hostile_tensor_infos() {
     let ok = with_tensors(&[tensor_info("t", &[8], 0, 0)], 32);
     assert!(Gguf::parse(&ok).is_ok());
 
-    let e = err(&with_tensors(&[tensor_info("t", &[1, 1, 1, 1, 1], 0, 0)], 32));
+    let e = err(&with_tensors(
+        &[tensor_info("t", &[1, 1, 1, 1, 1], 0, 0)],
+        32,
+    ));
     assert_eq!(e.kind(), &ErrorKind::TooManyDims(5));
     assert_eq!(e.context(), Some("tensor \"t\""));
     assert_eq!(e.offset(), Some(24 + 9));
@@ -271,31 +355,64 @@ fn hostile_tensor_infos() {
     assert_eq!(e.kind(), &ErrorKind::UnknownGgmlType(4));
 
     let e = err(&with_tensors(&[tensor_info("t", &[33], 8, 0)], 64));
-    assert!(matches!(e.kind(), ErrorKind::NotBlockMultiple { ggml_type: GgmlType::Q8_0, ne0: 33 }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::NotBlockMultiple {
+            ggml_type: GgmlType::Q8_0,
+            ne0: 33
+        }
+    ));
 
-    let e = err(&with_tensors(&[tensor_info("t", &[1 << 32, 1 << 32, 1 << 2], 0, 0)], 32));
+    let e = err(&with_tensors(
+        &[tensor_info("t", &[1 << 32, 1 << 32, 1 << 2], 0, 0)],
+        32,
+    ));
     assert_eq!(e.kind(), &ErrorKind::Overflow);
 
     let e = err(&with_tensors(&[tensor_info("t", &[8], 0, 16)], 64));
-    assert!(matches!(e.kind(), ErrorKind::MisalignedTensor { offset: 16, alignment: 32 }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::MisalignedTensor {
+            offset: 16,
+            alignment: 32
+        }
+    ));
 
     let e = err(&with_tensors(&[tensor_info("t", &[9], 0, 0)], 32));
-    assert!(matches!(e.kind(), ErrorKind::TensorOutOfBounds { end: 36, data_len: 32 }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::TensorOutOfBounds {
+            end: 36,
+            data_len: 32
+        }
+    ));
 
-    let e = err(&with_tensors(&[tensor_info("t", &[8], 0, u64::MAX - 31)], 32));
+    let e = err(&with_tensors(
+        &[tensor_info("t", &[8], 0, u64::MAX - 31)],
+        32,
+    ));
     assert_eq!(e.kind(), &ErrorKind::Overflow);
 
-    let e = err(&with_tensors(&[tensor_info("t", &[8], 0, 0), tensor_info("t", &[8], 0, 32)], 64));
+    let e = err(&with_tensors(
+        &[tensor_info("t", &[8], 0, 0), tensor_info("t", &[8], 0, 32)],
+        64,
+    ));
     assert_eq!(e.kind(), &ErrorKind::DuplicateTensor("t".into()));
 
-    let e = err(&with_tensors(&[tensor_info("a", &[16], 0, 0), tensor_info("b", &[8], 0, 32)], 96));
+    let e = err(&with_tensors(
+        &[tensor_info("a", &[16], 0, 0), tensor_info("b", &[8], 0, 32)],
+        96,
+    ));
     assert_eq!(e.kind(), &ErrorKind::TensorsOverlap("a".into()));
     assert_eq!(e.context(), Some("tensor \"b\""));
 
     // Tensor infos promise data the file does not have, not even the padding.
     let mut short = raw(3, 1, 0, &tensor_info("t", &[8], 0, 0));
     short.push(0);
-    assert!(matches!(err(&short).kind(), ErrorKind::UnexpectedEof { .. }));
+    assert!(matches!(
+        err(&short).kind(),
+        ErrorKind::UnexpectedEof { .. }
+    ));
 }
 
 #[test]
@@ -307,7 +424,9 @@ fn writer_rejects_bad_input_and_streams_in_pieces() {
         ErrorKind::DuplicateKey(_)
     ));
     assert!(matches!(
-        GgufWriter::new(Vec::new(), &[], &[spec.clone(), spec.clone()]).unwrap_err().kind(),
+        GgufWriter::new(Vec::new(), &[], &[spec.clone(), spec.clone()])
+            .unwrap_err()
+            .kind(),
         ErrorKind::DuplicateTensor(_)
     ));
     let bad = TensorSpec::new("q", GgmlType::Q4_K, &[1152]);
@@ -316,10 +435,18 @@ fn writer_rejects_bad_input_and_streams_in_pieces() {
         ErrorKind::NotBlockMultiple { .. }
     ));
 
-    let mut w = GgufWriter::new(Vec::new(), &[md("general.alignment", 64u32)], &[spec.clone()]).unwrap();
+    let mut w = GgufWriter::new(
+        Vec::new(),
+        &[md("general.alignment", 64u32)],
+        std::slice::from_ref(&spec),
+    )
+    .unwrap();
     assert_eq!(w.next_tensor(), Some("t"));
     w.write_data(&[1; 6]).unwrap();
-    assert!(w.write_data(&[1; 11]).is_err(), "a chunk may not overrun its tensor");
+    assert!(
+        w.write_data(&[1; 11]).is_err(),
+        "a chunk may not overrun its tensor"
+    );
     w.write_data(&[2; 10]).unwrap();
     assert_eq!(w.next_tensor(), None);
     let bytes = w.finish().unwrap();
@@ -327,11 +454,17 @@ fn writer_rejects_bad_input_and_streams_in_pieces() {
     assert_eq!(g.alignment(), 64);
     assert_eq!(g.data_offset() % 64, 0);
     assert_eq!(bytes.len() as u64 % 64, 0);
-    assert_eq!(g.tensor("t").unwrap().data(), [[1u8; 6].as_slice(), &[2; 10]].concat());
+    assert_eq!(
+        g.tensor("t").unwrap().data(),
+        [[1u8; 6].as_slice(), &[2; 10]].concat()
+    );
 
     let w = GgufWriter::new(Vec::new(), &[], &[spec]).unwrap();
     let e = w.finish().unwrap_err();
-    assert!(e.to_string().contains("16 bytes of tensor data missing"), "{e}");
+    assert!(
+        e.to_string().contains("16 bytes of tensor data missing"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -342,7 +475,11 @@ fn reads_the_gguf_py_written_quant_vectors() {
     for t in g.tensors() {
         assert_eq!(t.dims(), [768, 8], "{}", t.name());
     }
-    let ty = |n: &str| g.tensor(n).unwrap_or_else(|| panic!("no tensor {n}")).ggml_type();
+    let ty = |n: &str| {
+        g.tensor(n)
+            .unwrap_or_else(|| panic!("no tensor {n}"))
+            .ggml_type()
+    };
     for (name, t) in [
         ("q8_0", GgmlType::Q8_0),
         ("q4_0", GgmlType::Q4_0),
@@ -354,7 +491,10 @@ fn reads_the_gguf_py_written_quant_vectors() {
         ("bf16", GgmlType::BF16),
     ] {
         assert_eq!(ty(&format!("{}.quant", name.to_uppercase())), t);
-        assert_eq!(ty(&format!("{}.dequant", name.to_uppercase())), GgmlType::F32);
+        assert_eq!(
+            ty(&format!("{}.dequant", name.to_uppercase())),
+            GgmlType::F32
+        );
     }
     for (name, t) in [
         ("q8_0", GgmlType::Q8_0),
@@ -365,11 +505,18 @@ fn reads_the_gguf_py_written_quant_vectors() {
         ("f16", GgmlType::F16),
         ("bf16", GgmlType::BF16),
     ] {
-        assert_eq!(ty(&format!("{}.source", name.to_uppercase())), GgmlType::F32);
+        assert_eq!(
+            ty(&format!("{}.source", name.to_uppercase())),
+            GgmlType::F32
+        );
         assert_eq!(ty(&format!("{}.expected", name.to_uppercase())), t);
     }
     // Rewriting it with our writer keeps every key and every tensor byte.
-    let metadata: Vec<_> = g.metadata().iter().map(|(k, v)| (k.to_string(), v.to_owned_value())).collect();
+    let metadata: Vec<_> = g
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_owned_value()))
+        .collect();
     let tensors: Vec<_> = g
         .tensors()
         .iter()
@@ -379,7 +526,10 @@ fn reads_the_gguf_py_written_quant_vectors() {
     let g2 = Gguf::parse(&again).unwrap();
     assert_eq!(g2.metadata(), g.metadata());
     for (a, b) in g.tensors().iter().zip(g2.tensors()) {
-        assert_eq!((a.name(), a.dims(), a.ggml_type(), a.data()), (b.name(), b.dims(), b.ggml_type(), b.data()));
+        assert_eq!(
+            (a.name(), a.dims(), a.ggml_type(), a.data()),
+            (b.name(), b.dims(), b.ggml_type(), b.data())
+        );
     }
 }
 
@@ -390,7 +540,12 @@ fn mapped_open_reports_the_path() {
 }
 
 fn float32() -> impl Strategy<Value = f32> {
-    prop_oneof![prop::num::f32::NORMAL, prop::num::f32::SUBNORMAL, prop::num::f32::ZERO, prop::num::f32::INFINITE]
+    prop_oneof![
+        prop::num::f32::NORMAL,
+        prop::num::f32::SUBNORMAL,
+        prop::num::f32::ZERO,
+        prop::num::f32::INFINITE
+    ]
 }
 
 fn array(depth: u32) -> BoxedStrategy<MetadataArray> {
@@ -406,7 +561,11 @@ fn array(depth: u32) -> BoxedStrategy<MetadataArray> {
     if depth == 0 {
         leaf.boxed()
     } else {
-        prop_oneof![leaf, prop::collection::vec(array(depth - 1), 0..3).prop_map(MetadataArray::Array)].boxed()
+        prop_oneof![
+            leaf,
+            prop::collection::vec(array(depth - 1), 0..3).prop_map(MetadataArray::Array)
+        ]
+        .boxed()
     }
 }
 
@@ -429,7 +588,13 @@ fn value() -> impl Strategy<Value = MetadataValue> {
 }
 
 fn tensor() -> impl Strategy<Value = (TensorSpec, Vec<u8>)> {
-    let types = prop::sample::select(vec![GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::I8]);
+    let types = prop::sample::select(vec![
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::I8,
+    ]);
     (types, prop::collection::vec(1u64..4, 0..=3), 1u64..3).prop_flat_map(|(t, rest, blocks)| {
         let mut dims = vec![u64::from(t.block_size()) * blocks];
         dims.extend(rest);
