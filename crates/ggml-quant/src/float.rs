@@ -1,4 +1,4 @@
-//! bf16 conversion as ggml does it (`ggml_compute_fp32_to_bf16`, `ggml_compute_bf16_to_fp32`).
+//! f16 and bf16 conversion as ggml does it (`ggml_compute_fp32_to_bf16`, `ggml_compute_bf16_to_fp32`).
 
 /// f32 to bf16 bits: round to nearest even; NaN is kept a (quiet) NaN.
 pub fn f32_to_bf16(x: f32) -> u16 {
@@ -7,6 +7,16 @@ pub fn f32_to_bf16(x: f32) -> u16 {
         return ((u >> 16) | 64) as u16;
     }
     ((u + (0x7fff + ((u >> 16) & 1))) >> 16) as u16
+}
+
+/// f32 to IEEE binary16 bits, rounding to nearest even (`GGML_FP32_TO_FP16`).
+pub fn f32_to_f16(x: f32) -> u16 {
+    half::f16::from_f32(x).to_bits()
+}
+
+/// IEEE binary16 bits to f32 (exact).
+pub fn f16_to_f32(h: u16) -> f32 {
+    half::f16::from_bits(h).to_f32()
 }
 
 /// bf16 bits to f32 (exact).

@@ -19,7 +19,9 @@ fn push<B: Pod>(out: &mut Vec<u8>, b: &B) {
 }
 
 fn blocks<B: Pod>(bytes: &[u8]) -> impl Iterator<Item = B> + '_ {
-    bytes.chunks_exact(size_of::<B>()).map(pod_read_unaligned::<B>)
+    bytes
+        .chunks_exact(size_of::<B>())
+        .map(pod_read_unaligned::<B>)
 }
 
 /// The element of largest magnitude (the first one on ties), as ggml finds it.
@@ -187,7 +189,15 @@ pub fn quantize_q5_1(x: &[f32], out: &mut Vec<u8>) {
             *q = ((v - min) * id + 0.5) as u8;
         }
         let (qh, qs) = pack5(&q);
-        push(out, &BlockQ5_1 { d: h(d), m: h(min), qh, qs });
+        push(
+            out,
+            &BlockQ5_1 {
+                d: h(d),
+                m: h(min),
+                qh,
+                qs,
+            },
+        );
     }
 }
 

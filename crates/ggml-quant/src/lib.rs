@@ -30,7 +30,7 @@ mod legacy;
 
 pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK4_0, QK8_0};
 pub use error::Error;
-pub use float::{bf16_to_f32, f32_to_bf16};
+pub use float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 
 /// The weight formats this crate converts to and from.
 #[allow(non_camel_case_types, missing_docs)]
@@ -90,7 +90,9 @@ pub fn quantize_row_into(quant: QuantType, x: &[f32], out: &mut Vec<u8>) -> Resu
     let start = out.len();
     out.reserve(n_bytes);
     match quant {
-        QuantType::F32 => x.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        QuantType::F32 => x
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
         QuantType::F16 => x
             .iter()
             .for_each(|v| out.extend_from_slice(&half::f16::from_f32(*v).to_bits().to_le_bytes())),

@@ -6,7 +6,8 @@ use ggml_quant::{QuantType, dequantize_row, quantize_row};
 /// The tensors of quant-vectors.gguf: a minimal GGUF reader, since this crate depends on
 /// no workspace crate. The file holds only string metadata and 2-D tensors.
 fn tensors() -> Vec<(String, u32, Vec<u64>, Vec<u8>)> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/quant-vectors.gguf");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/quant-vectors.gguf");
     let b = std::fs::read(path).unwrap();
     let mut p = 0usize;
     let mut u32_ = |p: &mut usize| {
@@ -29,7 +30,11 @@ fn tensors() -> Vec<(String, u32, Vec<u64>, Vec<u8>)> {
     };
     for _ in 0..n_kv {
         string(&b, &mut p);
-        assert_eq!(u32::from_le_bytes(b[p..p + 4].try_into().unwrap()), 8, "string values only");
+        assert_eq!(
+            u32::from_le_bytes(b[p..p + 4].try_into().unwrap()),
+            8,
+            "string values only"
+        );
         p += 4;
         string(&b, &mut p);
     }
@@ -72,12 +77,19 @@ fn quant_of(ggml_type: u32) -> QuantType {
     }
 }
 
-fn get<'a>(all: &'a [(String, u32, Vec<u64>, Vec<u8>)], name: &str) -> &'a (String, u32, Vec<u64>, Vec<u8>) {
-    all.iter().find(|t| t.0 == name).unwrap_or_else(|| panic!("no tensor {name}"))
+fn get<'a>(
+    all: &'a [(String, u32, Vec<u64>, Vec<u8>)],
+    name: &str,
+) -> &'a (String, u32, Vec<u64>, Vec<u8>) {
+    all.iter()
+        .find(|t| t.0 == name)
+        .unwrap_or_else(|| panic!("no tensor {name}"))
 }
 
 fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -97,9 +109,16 @@ fn quantize_is_bit_exact_with_ggml_ref() {
         let row_len = src.2[0] as usize;
         let rows = f32s(&src.3);
         let row_bytes = q.row_bytes(row_len).unwrap();
-        for (r, (x, want)) in rows.chunks(row_len).zip(expected.chunks(row_bytes)).enumerate() {
+        for (r, (x, want)) in rows
+            .chunks(row_len)
+            .zip(expected.chunks(row_bytes))
+            .enumerate()
+        {
             let got = quantize_row(q, x).unwrap();
-            assert!(got == want, "{name} row {r}: quantization differs from ggml's");
+            assert!(
+                got == want,
+                "{name} row {r}: quantization differs from ggml's"
+            );
         }
     }
 }
@@ -118,7 +137,10 @@ fn dequantize_is_bit_exact_with_ggml() {
         let want = f32s(&get(&all, &format!("{name}.dequant")).3);
         let n = quant.2.iter().product::<u64>() as usize;
         let got = dequantize_row(q, &quant.3, n).unwrap();
-        let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+        let same = got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(same, "{name}: dequantization differs from ggml's");
     }
 }
