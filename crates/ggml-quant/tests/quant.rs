@@ -10,7 +10,7 @@ fn tensors() -> Vec<(String, u32, Vec<u64>, Vec<u8>)> {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/quant-vectors.gguf");
     let b = std::fs::read(path).unwrap();
     let mut p = 0usize;
-    let mut u32_ = |p: &mut usize| {
+    let u32_ = |p: &mut usize| {
         *p += 4;
         u32::from_le_bytes(b[*p - 4..*p].try_into().unwrap())
     };

@@ -631,3 +631,50 @@ proptest! {
         }
     }
 }
+
+#[path = "../../../testdata/model_paths.rs"]
+mod model_paths;
+
+#[test]
+fn real_model_parses_zero_copy() {
+    let Some(path) = model_paths::require(model_paths::gguf("q8_0"), "real_model_parses_zero_copy")
+    else {
+        return;
+    };
+    let file = MappedGguf::open(&path).unwrap();
+    let g = file.parse().unwrap();
+    assert_eq!(
+        g.get_str("general.architecture").unwrap(),
+        "gemma-embedding"
+    );
+    assert_eq!(g.get_u32("gemma-embedding.block_count").unwrap(), 24);
+    assert_eq!(g.tensors().len(), 316);
+    let tokens = g.get_array("tokenizer.ggml.tokens").unwrap();
+    assert_eq!(tokens.len(), 262_144);
+    assert_eq!(tokens.strs().unwrap().nth(2), Some("<bos>"));
+    assert_eq!(
+        g.get_array("tokenizer.ggml.scores")
+            .unwrap()
+            .f32s()
+            .unwrap()
+            .len(),
+        262_144
+    );
+    // Tensor data are slices of the map itself, not copies.
+    let map = file.bytes().as_ptr_range();
+    for t in g.tensors() {
+        let d = t.data().as_ptr_range();
+        assert!(
+            map.start <= d.start && d.end <= map.end,
+            "{} is not borrowed from the map",
+            t.name()
+        );
+        assert_eq!(t.file_offset() % 32, 0);
+    }
+    let embd = g.tensor("token_embd.weight").unwrap();
+    assert_eq!(
+        (embd.ggml_type(), embd.dims()),
+        (GgmlType::Q8_0, &[768u64, 262_144][..])
+    );
+    assert!(g.tensor("dense_2.weight").is_some() && g.tensor("dense_3.weight").is_some());
+}
