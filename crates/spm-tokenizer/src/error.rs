@@ -11,6 +11,15 @@ pub enum ErrorKind {
         /// Offset of the first byte that is not valid.
         offset: usize,
     },
+    /// An id outside the vocabulary, at `index` in the input.
+    UnknownId {
+        /// The id.
+        id: u32,
+        /// Its position in the ids given.
+        index: usize,
+        /// The vocabulary size.
+        vocab_size: usize,
+    },
     /// An input longer than allowed, when truncation was refused.
     TooLong {
         /// Tokens the input needs.
@@ -44,6 +53,14 @@ impl fmt::Display for Error {
             ErrorKind::InvalidUtf8 { offset } => {
                 write!(f, "input is not valid UTF-8 at byte {offset}")
             }
+            ErrorKind::UnknownId {
+                id,
+                index,
+                vocab_size,
+            } => write!(
+                f,
+                "token {index}: id {id} is outside the {vocab_size}-token vocabulary"
+            ),
             ErrorKind::TooLong { tokens, max } => {
                 write!(f, "input is {tokens} tokens, more than the {max} allowed")
             }

@@ -1,0 +1,211 @@
+//! spm-tokenizer against llama.cpp: the token ids of the 46 reference texts
+//! (`testdata/public-corpus.json`, from `llama-tokenize`), on the real Gemma vocabulary.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use spm_tokenizer::{EncodeOptions, ErrorKind, SpecialTokens, Tokenizer};
+
+#[path = "../../../testdata/mini_gguf.rs"]
+mod mini_gguf;
+#[path = "../../../testdata/model_paths.rs"]
+mod model_paths;
+
+use mini_gguf::Meta;
+
+/// The tokenizer of the cached Q8_0 GGUF, built once for all tests.
+fn gemma() -> Option<&'static Tokenizer> {
+    static TOK: OnceLock<Option<Tokenizer>> = OnceLock::new();
+    TOK.get_or_init(|| {
+        let path = model_paths::require(
+            model_paths::gguf("q8_0"),
+            "spm-tokenizer real-vocabulary tests",
+        )?;
+        let g = mini_gguf::read(&path, false);
+        let Some(Meta::Strs(tokens)) = g.meta.get("tokenizer.ggml.tokens") else {
+            panic!("no tokens")
+        };
+        let Some(Meta::Floats(scores)) = g.meta.get("tokenizer.ggml.scores") else {
+            panic!("no scores")
+        };
+        let Some(Meta::Ints(types)) = g.meta.get("tokenizer.ggml.token_type") else {
+            panic!("no types")
+        };
+        let id = |k: &str| match g.meta.get(k) {
+            Some(Meta::Int(i)) => *i as u32,
+            _ => panic!("no {k}"),
+        };
+        let flag = |k: &str| matches!(g.meta.get(k), Some(Meta::Bool(true)));
+        let special = SpecialTokens {
+            bos: id("tokenizer.ggml.bos_token_id"),
+            eos: id("tokenizer.ggml.eos_token_id"),
+            unk: Some(id("tokenizer.ggml.unknown_token_id")),
+            pad: Some(id("tokenizer.ggml.padding_token_id")),
+            add_bos: flag("tokenizer.ggml.add_bos_token"),
+            add_eos: flag("tokenizer.ggml.add_eos_token"),
+            add_space_prefix: flag("tokenizer.ggml.add_space_prefix"),
+        };
+        assert_eq!(special, SpecialTokens::GEMMA);
+        let scores: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
+        let types: Vec<i32> = types.iter().map(|&t| t as i32).collect();
+        Some(Tokenizer::new(tokens.iter().map(String::as_str), &scores, &types, special).unwrap())
+    })
+    .as_ref()
+}
+
+fn corpus() -> Vec<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/public-corpus.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn reference_corpus_ids_equal_llama_cpp() {
+    let Some(tok) = gemma() else { return };
+    let mut failures = Vec::new();
+    for entry in corpus() {
+        let text = entry["text"].as_str().unwrap();
+        let want: Vec<u32> = entry["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let got = tok.encode(text, EncodeOptions::default());
+        if got != want {
+            let first = got
+                .iter()
+                .zip(&want)
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(want.len()));
+            failures.push(format!(
+                "{}: first difference at token {first} ({} vs {} tokens)",
+                entry["id"],
+                got.len(),
+                want.len()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 46 texts differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn hello_world() {
+    let Some(tok) = gemma() else { return };
+    let ids = tok.encode("Hello world", EncodeOptions::default());
+    let pieces: Vec<&str> = ids.iter().map(|&i| tok.piece(i).unwrap()).collect();
+    assert_eq!(ids, [2, 9259, 1902, 1]);
+    assert_eq!(pieces, ["<bos>", "Hello", "▁world", "<eos>"]);
+    assert_eq!(tok.decode(&ids).unwrap(), "Hello world");
+}
+
+#[test]
+fn special_tokens_parse_only_when_asked() {
+    let Some(tok) = gemma() else { return };
+    let parsed = tok.encode(
+        "a<eos>b",
+        EncodeOptions {
+            add_special: false,
+            parse_special: true,
+        },
+    );
+    assert!(parsed.contains(&1));
+    let literal = tok.encode(
+        "a<eos>b",
+        EncodeOptions {
+            add_special: false,
+            parse_special: false,
+        },
+    );
+    assert!(!literal.contains(&1));
+    assert!(literal.len() > 3);
+    // User-defined pieces (whitespace runs) split out either way.
+    let runs = tok.encode(
+        "a   b",
+        EncodeOptions {
+            add_special: false,
+            parse_special: false,
+        },
+    );
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert_eq!(tok.piece(runs[1]), Some("   "));
+}
+
+#[test]
+fn truncation_keeps_bos_head_and_eos() {
+    let Some(tok) = gemma() else { return };
+    let text = "word ".repeat(3000);
+    let full = tok.encode(&text, EncodeOptions::default());
+    let cut = tok.encode_truncated(&text, true, 2048);
+    assert_eq!(cut.ids.len(), 2048);
+    assert_eq!(cut.truncated, full.len() - 2048);
+    assert_eq!(&cut.ids[..2047], &full[..2047]);
+    assert_eq!(cut.ids[2047], 1);
+    let short = tok.encode_truncated("Hello world", true, 2048);
+    assert_eq!((short.ids.len(), short.truncated), (4, 0));
+}
+
+#[test]
+fn total_on_hostile_input() {
+    let Some(tok) = gemma() else { return };
+    let opts = EncodeOptions::default();
+    for text in [
+        "",
+        "\u{0301}\u{0301}",
+        "\0\u{1}\u{7f}",
+        "\u{10FFFF}\u{FFFD}",
+        "🧪🧬👩‍🔬",
+        "<bos><eos><unk><pad>",
+        "\u{2581} \u{2581}",
+    ] {
+        let ids = tok.encode(text, opts);
+        assert!(ids.len() >= 2);
+    }
+    let one_char = "a".repeat(1 << 20);
+    assert!(tok.encode(&one_char, opts).len() > 2);
+    let spaces = " ".repeat(1 << 20);
+    assert!(tok.encode(&spaces, opts).len() > 2);
+    let e = tok.encode_bytes(b"ok\xff\xfe", opts).unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::InvalidUtf8 { offset: 2 });
+    assert_eq!(e.to_string(), "input is not valid UTF-8 at byte 2");
+    let e = tok.decode(&[2, 999_999]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "token 1: id 999999 is outside the 262144-token vocabulary"
+    );
+}
+
+#[test]
+fn byte_fallback_round_trips() {
+    let Some(tok) = gemma() else { return };
+    for text in ["\u{1F9EA}\u{E000}\u{10FFFD}", "Ꙭ̈ℵ⁂", "a\u{0}b"] {
+        let ids = tok.encode(text, EncodeOptions::default());
+        assert_eq!(tok.decode(&ids).unwrap(), text);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Text without special-token syntax and without a literal `▁` (SentencePiece's own
+    /// space marker, which decodes to a space) comes back unchanged.
+    #[test]
+    fn decode_inverts_encode(s in "[^<\\[\u{2581}]{0,64}") {
+        if let Some(tok) = gemma() {
+            let ids = tok.encode(&s, EncodeOptions::default());
+            proptest::prop_assert_eq!(tok.decode(&ids).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn encode_never_panics(s in "\\PC{0,64}|[<>a-z \n\t]{0,64}") {
+        if let Some(tok) = gemma() {
+            let ids = tok.encode(&s, EncodeOptions::default());
+            proptest::prop_assert!(ids.iter().all(|&i| (i as usize) < tok.vocab_size()));
+        }
+    }
+}
