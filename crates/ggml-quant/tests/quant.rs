@@ -3,78 +3,18 @@
 
 use ggml_quant::{QuantType, dequantize_row, quantize_row};
 
-/// The tensors of quant-vectors.gguf: a minimal GGUF reader, since this crate depends on
-/// no workspace crate. The file holds only string metadata and 2-D tensors.
+#[path = "../../../testdata/mini_gguf.rs"]
+mod mini_gguf;
+
+/// The tensors of quant-vectors.gguf, as (name, type id, dims, bytes).
 fn tensors() -> Vec<(String, u32, Vec<u64>, Vec<u8>)> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/quant-vectors.gguf");
-    let b = std::fs::read(path).unwrap();
-    let mut p = 0usize;
-    let u32_ = |p: &mut usize| {
-        *p += 4;
-        u32::from_le_bytes(b[*p - 4..*p].try_into().unwrap())
-    };
-    let u64_ = |b: &[u8], p: &mut usize| {
-        *p += 8;
-        u64::from_le_bytes(b[*p - 8..*p].try_into().unwrap())
-    };
-    assert_eq!(&b[..4], b"GGUF");
-    p += 4;
-    let _version = u32_(&mut p);
-    let n_tensors = u64_(&b, &mut p);
-    let n_kv = u64_(&b, &mut p);
-    let string = |b: &[u8], p: &mut usize| {
-        let n = u64_(b, p) as usize;
-        *p += n;
-        String::from_utf8(b[*p - n..*p].to_vec()).unwrap()
-    };
-    for _ in 0..n_kv {
-        string(&b, &mut p);
-        assert_eq!(
-            u32::from_le_bytes(b[p..p + 4].try_into().unwrap()),
-            8,
-            "string values only"
-        );
-        p += 4;
-        string(&b, &mut p);
-    }
-    let mut infos = Vec::new();
-    for _ in 0..n_tensors {
-        let name = string(&b, &mut p);
-        let n_dims = u32::from_le_bytes(b[p..p + 4].try_into().unwrap());
-        p += 4;
-        let dims: Vec<u64> = (0..n_dims).map(|_| u64_(&b, &mut p)).collect();
-        let ty = u32::from_le_bytes(b[p..p + 4].try_into().unwrap());
-        p += 4;
-        let off = u64_(&b, &mut p);
-        infos.push((name, ty, dims, off));
-    }
-    let data = p.next_multiple_of(32);
-    infos
+    mini_gguf::read(&path, true)
+        .tensors
         .into_iter()
-        .map(|(name, ty, dims, off)| {
-            let n: u64 = dims.iter().product();
-            let q = quant_of(ty);
-            let len = q.row_bytes(n as usize).unwrap();
-            let start = data + off as usize;
-            (name, ty, dims, b[start..start + len].to_vec())
-        })
+        .map(|(name, t)| (name, t.ggml_type, t.dims, t.data))
         .collect()
-}
-
-fn quant_of(ggml_type: u32) -> QuantType {
-    match ggml_type {
-        0 => QuantType::F32,
-        1 => QuantType::F16,
-        30 => QuantType::BF16,
-        8 => QuantType::Q8_0,
-        2 => QuantType::Q4_0,
-        3 => QuantType::Q4_1,
-        6 => QuantType::Q5_0,
-        7 => QuantType::Q5_1,
-        // K-quants are read as raw bytes here; their kernels come later.
-        _ => QuantType::F32,
-    }
 }
 
 fn get<'a>(
