@@ -15,6 +15,15 @@ pub enum Error {
         /// The format's block size.
         block: usize,
     },
+    /// A row index past the end of a matrix.
+    RowOutOfRange {
+        /// The row asked for.
+        row: usize,
+        /// Rows in the matrix.
+        rows: usize,
+    },
+    /// Operands whose shapes do not fit together.
+    Shape(String),
     /// The byte slice is not the size the row needs.
     WrongLength {
         /// The format asked for.
@@ -33,6 +42,10 @@ impl fmt::Display for Error {
                 f,
                 "row of {n} values is not a multiple of the {quant:?} block size {block}"
             ),
+            Error::RowOutOfRange { row, rows } => {
+                write!(f, "row {row} is past the end of a {rows}-row matrix")
+            }
+            Error::Shape(why) => f.write_str(why),
             Error::WrongLength {
                 quant,
                 expected,

@@ -8,6 +8,8 @@
 //! - [`blocks`]: [`BlockQ8_0`], [`BlockQ4_0`], [`BlockQ4_1`], [`BlockQ5_0`], [`BlockQ5_1`].
 //! - [`quantize_row`] / [`dequantize_row`]: one row of f32 to or from a [`QuantType`],
 //!   mirroring ggml's `quantize_row_*_ref` and `dequantize_row_*`.
+//! - [`Matrix`] and [`matmul`]: `Y = X * W^T` with `W` in its GGUF type, kernels
+//!   chosen at run time ([`simd_path`], forced lower with `GGML_QUANT_SIMD`).
 //! - [`Error`]: the crate's one error type.
 //!
 //! # Example
@@ -26,11 +28,15 @@
 pub mod blocks;
 mod error;
 mod float;
+pub mod kernels;
 mod legacy;
+pub mod matmul;
 
 pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK4_0, QK8_0};
 pub use error::Error;
 pub use float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+pub use kernels::{SIMD_ENV, simd_path};
+pub use matmul::{Matrix, matmul};
 
 /// The weight formats this crate converts to and from.
 #[allow(non_camel_case_types, missing_docs)]

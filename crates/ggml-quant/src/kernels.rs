@@ -1,0 +1,174 @@
+//! The inner loops, written once as portable code and compiled for the best instruction
+//! set the CPU has, chosen at run time with `pulp` (AVX-512, AVX2+FMA or scalar on
+//! x86-64; NEON on aarch64). Each loop is laid out so the compiler vectorizes it for
+//! whichever set the dispatch picked: several independent accumulators, fixed-size
+//! blocks, no reassociation the scalar reference would not also do.
+//!
+//! `GGML_QUANT_SIMD=scalar|avx2|avx512` forces a lower path (tests and benchmarks compare
+//! paths with it); an unknown or unavailable choice falls back to what the CPU has.
+
+use std::sync::OnceLock;
+
+use pulp::{Arch, Simd, WithSimd};
+
+use crate::blocks::QK8_0;
+
+/// The environment variable that forces a kernel path.
+pub const SIMD_ENV: &str = "GGML_QUANT_SIMD";
+
+fn chosen() -> &'static (Arch, &'static str) {
+    static CHOSEN: OnceLock<(Arch, &'static str)> = OnceLock::new();
+    CHOSEN.get_or_init(|| {
+        let want = std::env::var(SIMD_ENV)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        pick(&want)
+    })
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+fn pick(want: &str) -> (Arch, &'static str) {
+    use pulp::x86::{V3, V4};
+    let v4 = V4::try_new().map(|s| (Arch::V4(s), "avx512"));
+    let v3 = V3::try_new().map(|s| (Arch::V3(s), "avx2"));
+    let scalar = (Arch::Scalar, "scalar");
+    match want {
+        "scalar" => scalar,
+        "avx2" | "v3" => v3.unwrap_or(scalar),
+        _ => v4.or(v3).unwrap_or(scalar),
+    }
+}
+
+#[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+fn pick(want: &str) -> (Arch, &'static str) {
+    match want {
+        "scalar" => (Arch::Scalar, "scalar"),
+        _ => (
+            Arch::new(),
+            if cfg!(target_arch = "aarch64") {
+                "neon"
+            } else {
+                "scalar"
+            },
+        ),
+    }
+}
+
+/// The kernel path in use: `avx512`, `avx2`, `neon` or `scalar`.
+pub fn simd_path() -> &'static str {
+    chosen().1
+}
+
+fn dispatch<Op: WithSimd>(op: Op) -> Op::Output {
+    chosen().0.dispatch(op)
+}
+
+/// `sum(a[i] * b[i])` in f32 with 16 running sums (the same order on every path).
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    struct Op<'a>(&'a [f32], &'a [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = f32;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) -> f32 {
+            dot_f32_body(self.0, self.1)
+        }
+    }
+    dispatch(Op(a, b))
+}
+
+#[inline(always)]
+fn dot_f32_body(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; 16];
+    let mut ca = a.chunks_exact(16);
+    let mut cb = b.chunks_exact(16);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..16 {
+            acc[i] = x[i].mul_add(y[i], acc[i]);
+        }
+    }
+    for (i, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
+        acc[i] = x.mul_add(*y, acc[i]);
+    }
+    let mut s = [0f32; 8];
+    for i in 0..8 {
+        s[i] = acc[i] + acc[i + 8];
+    }
+    ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+}
+
+/// `sum_b wd[b] * xd[b] * sum_j wq[b][j] * xq[b][j]`, as `ggml_vec_dot_q8_0_q8_0`:
+/// exact integer block sums, f32 accumulation in block order.
+pub fn dot_i8_blocks(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f32]) -> f32 {
+    struct Op<'a>(&'a [[i8; QK8_0]], &'a [f32], &'a [[i8; QK8_0]], &'a [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = f32;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) -> f32 {
+            let Op(wq, wd, xq, xd) = self;
+            let mut sum = 0f32;
+            for ((a, b), (da, db)) in wq.iter().zip(xq).zip(wd.iter().zip(xd)) {
+                let mut s = 0i32;
+                for j in 0..QK8_0 {
+                    s += i32::from(a[j]) * i32::from(b[j]);
+                }
+                sum += s as f32 * (da * db);
+            }
+            sum
+        }
+    }
+    dispatch(Op(wq, wd, xq, xd))
+}
+
+/// ggml's x86 `quantize_row_q8_0`: per block, `d = amax / 127` (stored as f16), quants
+/// `round_half_even(x * 127 / amax)`.
+pub(crate) fn quantize_q8_0_x86(x: &[f32], q: &mut [[i8; QK8_0]], d: &mut [f32]) {
+    for ((xb, qb), db) in x.chunks_exact(QK8_0).zip(q.iter_mut()).zip(d.iter_mut()) {
+        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        *db = half::f16::from_f32(amax / 127.0).to_f32();
+        for (o, v) in qb.iter_mut().zip(xb) {
+            *o = (v * id).round_ties_even() as i8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_f32_handles_remainders() {
+        for n in [0, 1, 15, 16, 17, 33, 768] {
+            let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
+            let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.01).collect();
+            let want: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
+            assert!(
+                (f64::from(dot_f32(&a, &b)) - want).abs() <= 1e-3 * want.abs().max(1.0),
+                "n={n}"
+            );
+        }
+    }
+
+    #[test]
+    fn activation_quantization_rounds_half_to_even() {
+        let mut x = [0f32; 32];
+        x[0] = 127.0;
+        x[1] = 2.5;
+        x[2] = -3.5;
+        let mut q = [[0i8; 32]; 1];
+        let mut d = [0f32; 1];
+        quantize_q8_0_x86(&x, &mut q, &mut d);
+        assert_eq!((q[0][0], q[0][1], q[0][2], d[0]), (127, 2, -4, 1.0));
+    }
+
+    #[test]
+    fn a_path_is_chosen() {
+        assert!(["avx512", "avx2", "neon", "scalar"].contains(&simd_path()));
+    }
+}

@@ -1,0 +1,318 @@
+//! Matrix multiplication `Y[n_tokens x rows] = X[n_tokens x cols] * W^T` with `W` in its
+//! GGUF type, parallel over output rows with rayon.
+//!
+//! Which arithmetic each weight type uses:
+//! - Q8_0, Q4_0, Q5_0: ggml's scheme. Each activation row is quantized once to Q8_0
+//!   (as ggml's x86 `quantize_row_q8_0`: multiplier `127/amax`, round half to even, the
+//!   scale stored as f16), and each block contributes `d_w * d_x * sum(q_w * q_x)` with
+//!   an exact integer sum, accumulated in f32 (`ggml_vec_dot_q8_0_q8_0` and friends).
+//!   The integer dot is the fast path and gives llama.cpp's numbers.
+//! - F32, F16, BF16, Q4_1, Q5_1: each weight row is widened to f32 once per tile and
+//!   dotted with the f32 activations. For F16 and BF16 this is more accurate than
+//!   ggml, which rounds the activations to the weight's type; for Q4_1 and Q5_1 it
+//!   stands in for ggml's Q8_1 path until that kernel lands.
+//!
+//! Every output element is computed from its own row and column alone, in a fixed
+//! order, so results do not depend on the batch, the tile sizes or the thread count.
+
+use rayon::prelude::*;
+
+use crate::blocks::{BlockQ4_0, BlockQ5_0, BlockQ8_0, QK8_0};
+use crate::error::Error;
+use crate::kernels::{self, dot_f32, dot_i8_blocks};
+use crate::{QuantType, dequantize_row};
+
+/// A weight matrix of `rows` rows of `cols` values, borrowed in its GGUF encoding.
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<'a> {
+    quant: QuantType,
+    data: &'a [u8],
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a> Matrix<'a> {
+    /// A matrix over `data`, which must be exactly `rows` rows of `cols` values.
+    pub fn new(quant: QuantType, data: &'a [u8], rows: usize, cols: usize) -> Result<Self, Error> {
+        let row_bytes = quant.row_bytes(cols)?;
+        let expected = row_bytes.checked_mul(rows).ok_or(Error::WrongLength {
+            quant,
+            expected: usize::MAX,
+            got: data.len(),
+        })?;
+        if data.len() != expected {
+            return Err(Error::WrongLength {
+                quant,
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Matrix {
+            quant,
+            data,
+            rows,
+            cols,
+        })
+    }
+
+    /// Its type.
+    pub fn quant(&self) -> QuantType {
+        self.quant
+    }
+    /// Output rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Values per row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn row(&self, r: usize) -> &'a [u8] {
+        let rb = self.data.len() / self.rows.max(1);
+        &self.data[r * rb..(r + 1) * rb]
+    }
+
+    /// Row `r` widened to f32.
+    pub fn row_f32(&self, r: usize) -> Result<Vec<f32>, Error> {
+        if r >= self.rows {
+            return Err(Error::RowOutOfRange {
+                row: r,
+                rows: self.rows,
+            });
+        }
+        dequantize_row(self.quant, self.row(r), self.cols)
+    }
+}
+
+/// Tokens per tile: a tile's quantized activations stay in L1/L2 while the weight rows
+/// stream past them.
+const TOKEN_TILE: usize = 64;
+
+/// `y = x * w^T` for `x` of `n_tokens = x.len() / w.cols()` rows; `y` gets
+/// `n_tokens * w.rows()` values, token-major.
+pub fn matmul(w: &Matrix<'_>, x: &[f32], y: &mut [f32]) -> Result<(), Error> {
+    let (rows, cols) = (w.rows, w.cols);
+    if cols == 0 || x.len() % cols != 0 {
+        return Err(Error::Shape(format!(
+            "activations of {} values are not rows of {cols}",
+            x.len()
+        )));
+    }
+    let n_tokens = x.len() / cols;
+    if y.len() != n_tokens * rows {
+        return Err(Error::Shape(format!(
+            "output has {} values, expected {n_tokens} x {rows}",
+            y.len()
+        )));
+    }
+    if n_tokens == 0 || rows == 0 {
+        return Ok(());
+    }
+    // Output computed row-major by weight row (each task owns whole rows), then
+    // transposed to token-major.
+    let mut yt = vec![0f32; rows * n_tokens];
+    let threads = rayon::current_num_threads().max(1);
+    let rows_per_task = rows.div_ceil(threads * 8).max(4);
+    match w.quant {
+        QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0 => {
+            let xq = quantize_activations_q8_0(x, cols)?;
+            let blocks_per_row = cols / QK8_0;
+            yt.par_chunks_mut(rows_per_task * n_tokens)
+                .enumerate()
+                .for_each(|(task, out)| {
+                    let r0 = task * rows_per_task;
+                    let mut wq = vec![[0i8; QK8_0]; blocks_per_row];
+                    let mut wd = vec![0f32; blocks_per_row];
+                    for (i, out_row) in out.chunks_mut(n_tokens).enumerate() {
+                        unpack_q8(w, r0 + i, &mut wq, &mut wd);
+                        for t0 in (0..n_tokens).step_by(TOKEN_TILE) {
+                            let t1 = (t0 + TOKEN_TILE).min(n_tokens);
+                            for (t, o) in (t0..t1).zip(&mut out_row[t0..t1]) {
+                                let xb = &xq.qs[t * blocks_per_row..(t + 1) * blocks_per_row];
+                                let xd = &xq.d[t * blocks_per_row..(t + 1) * blocks_per_row];
+                                *o = dot_i8_blocks(&wq, &wd, xb, xd);
+                            }
+                        }
+                    }
+                });
+        }
+        _ => {
+            yt.par_chunks_mut(rows_per_task * n_tokens)
+                .enumerate()
+                .try_for_each(|(task, out)| -> Result<(), Error> {
+                    let r0 = task * rows_per_task;
+                    for (i, out_row) in out.chunks_mut(n_tokens).enumerate() {
+                        let wr = w.row_f32(r0 + i)?;
+                        for (t, o) in out_row.iter_mut().enumerate() {
+                            *o = dot_f32(&wr, &x[t * cols..(t + 1) * cols]);
+                        }
+                    }
+                    Ok(())
+                })?;
+        }
+    }
+    for (r, col) in yt.chunks_exact(n_tokens).enumerate() {
+        for (t, v) in col.iter().enumerate() {
+            y[t * rows + r] = *v;
+        }
+    }
+    Ok(())
+}
+
+/// Activations quantized to Q8_0: quants by block, and scales already widened from
+/// their f16 storage.
+struct QuantizedRows {
+    qs: Vec<[i8; QK8_0]>,
+    d: Vec<f32>,
+}
+
+/// ggml's x86 `quantize_row_q8_0` over every row.
+fn quantize_activations_q8_0(x: &[f32], cols: usize) -> Result<QuantizedRows, Error> {
+    QuantType::Q8_0.row_bytes(cols)?;
+    let n_blocks = x.len() / QK8_0;
+    let mut qs = vec![[0i8; QK8_0]; n_blocks];
+    let mut d = vec![0f32; n_blocks];
+    qs.par_chunks_mut(1024)
+        .zip(d.par_chunks_mut(1024))
+        .zip(x.par_chunks(1024 * QK8_0))
+        .for_each(|((q, d), x)| kernels::quantize_q8_0_x86(x, q, d));
+    Ok(QuantizedRows { qs, d })
+}
+
+/// Weight row `r` as int8 blocks and f32 scales, whatever its 32-value format.
+fn unpack_q8(w: &Matrix<'_>, r: usize, q: &mut [[i8; QK8_0]], d: &mut [f32]) {
+    let row = w.row(r);
+    let f16 = |b: u16| half::f16::from_bits(b).to_f32();
+    match w.quant {
+        QuantType::Q8_0 => {
+            for ((c, q), d) in row.chunks_exact(size_of::<BlockQ8_0>()).zip(q).zip(d) {
+                let b: BlockQ8_0 = bytemuck::pod_read_unaligned(c);
+                *q = b.qs;
+                *d = f16(b.d);
+            }
+        }
+        QuantType::Q4_0 => {
+            for ((c, q), d) in row.chunks_exact(size_of::<BlockQ4_0>()).zip(q).zip(d) {
+                let b: BlockQ4_0 = bytemuck::pod_read_unaligned(c);
+                for j in 0..16 {
+                    q[j] = (b.qs[j] & 0x0f) as i8 - 8;
+                    q[j + 16] = (b.qs[j] >> 4) as i8 - 8;
+                }
+                *d = f16(b.d);
+            }
+        }
+        QuantType::Q5_0 => {
+            for ((c, q), d) in row.chunks_exact(size_of::<BlockQ5_0>()).zip(q).zip(d) {
+                let b: BlockQ5_0 = bytemuck::pod_read_unaligned(c);
+                let qh = u32::from_le_bytes(b.qh);
+                for j in 0..16 {
+                    let h0 = (((qh >> j) << 4) & 0x10) as u8;
+                    let h1 = ((qh >> (j + 12)) & 0x10) as u8;
+                    q[j] = ((b.qs[j] & 0x0f) | h0) as i8 - 16;
+                    q[j + 16] = ((b.qs[j] >> 4) | h1) as i8 - 16;
+                }
+                *d = f16(b.d);
+            }
+        }
+        _ => unreachable!("unpack_q8 is called for Q8_0, Q4_0 and Q5_0 only"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quantize_row;
+
+    fn rows(n: usize, cols: usize, seed: u32) -> Vec<f32> {
+        (0..n * cols)
+            .map(|i| {
+                let v = (i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8;
+                (v % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The same product with f64 sums over the dequantized weights.
+    fn reference(w: &Matrix<'_>, x: &[f32]) -> Vec<f32> {
+        let t = x.len() / w.cols();
+        let mut y = vec![0f32; t * w.rows()];
+        for r in 0..w.rows() {
+            let wr = w.row_f32(r).unwrap();
+            for i in 0..t {
+                let s: f64 = wr
+                    .iter()
+                    .zip(&x[i * w.cols()..])
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum();
+                y[i * w.rows() + r] = s as f32;
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn every_type_matches_the_dequantized_reference() {
+        let (n_rows, cols, n_tok) = (37, 96, 5);
+        let wf = rows(n_rows, cols, 7);
+        let x = rows(n_tok, cols, 99);
+        for q in [
+            QuantType::F32,
+            QuantType::F16,
+            QuantType::BF16,
+            QuantType::Q8_0,
+            QuantType::Q4_0,
+            QuantType::Q4_1,
+            QuantType::Q5_0,
+            QuantType::Q5_1,
+        ] {
+            let data: Vec<u8> = wf
+                .chunks(cols)
+                .flat_map(|r| quantize_row(q, r).unwrap())
+                .collect();
+            let w = Matrix::new(q, &data, n_rows, cols).unwrap();
+            let mut y = vec![0f32; n_tok * n_rows];
+            matmul(&w, &x, &mut y).unwrap();
+            let want = reference(&w, &x);
+            // Activation quantization to Q8_0 costs about 1/254 of each term's size.
+            let tol = if matches!(q, QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0) {
+                0.05
+            } else {
+                1e-4
+            };
+            for (a, b) in y.iter().zip(&want) {
+                assert!((a - b).abs() <= tol, "{q:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_batch() {
+        let (n_rows, cols) = (19, 64);
+        let wf = rows(n_rows, cols, 3);
+        let data: Vec<u8> = wf
+            .chunks(cols)
+            .flat_map(|r| quantize_row(QuantType::Q8_0, r).unwrap())
+            .collect();
+        let w = Matrix::new(QuantType::Q8_0, &data, n_rows, cols).unwrap();
+        let x = rows(70, cols, 5);
+        let mut all = vec![0f32; 70 * n_rows];
+        matmul(&w, &x, &mut all).unwrap();
+        for t in [0, 33, 69] {
+            let mut one = vec![0f32; n_rows];
+            matmul(&w, &x[t * cols..(t + 1) * cols], &mut one).unwrap();
+            assert_eq!(one, all[t * n_rows..(t + 1) * n_rows]);
+        }
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        let data = vec![0u8; 34 * 2];
+        assert!(Matrix::new(QuantType::Q8_0, &data, 3, 32).is_err());
+        let w = Matrix::new(QuantType::Q8_0, &data, 2, 32).unwrap();
+        let mut y = vec![0f32; 2];
+        assert!(matmul(&w, &[0.0; 33], &mut y).is_err());
+        assert!(matmul(&w, &[0.0; 32], &mut [0.0; 3]).is_err());
+        assert!(w.row_f32(2).is_err());
+    }
+}
