@@ -106,19 +106,122 @@ pub fn dot_i8_blocks(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f
         type Output = f32;
         #[inline(always)]
         fn with_simd<S: Simd>(self, _simd: S) -> f32 {
-            let Op(wq, wd, xq, xd) = self;
-            let mut sum = 0f32;
-            for ((a, b), (da, db)) in wq.iter().zip(xq).zip(wd.iter().zip(xd)) {
-                let mut s = 0i32;
-                for j in 0..QK8_0 {
-                    s += i32::from(a[j]) * i32::from(b[j]);
-                }
-                sum += s as f32 * (da * db);
-            }
-            sum
+            dot_i8_body(self.0, self.1, self.2, self.3)
         }
     }
     dispatch(Op(wq, wd, xq, xd))
+}
+
+#[inline(always)]
+fn dot_i8_body(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f32]) -> f32 {
+    let mut sum = 0f32;
+    for ((a, b), (da, db)) in wq.iter().zip(xq).zip(wd.iter().zip(xd)) {
+        let mut s = 0i32;
+        for j in 0..QK8_0 {
+            s += i32::from(a[j]) * i32::from(b[j]);
+        }
+        sum += s as f32 * (da * db);
+    }
+    sum
+}
+
+/// For every weight row `r` (int8 blocks `wq[r * bpr..]`, scales `wd`) and token `t`
+/// (`xq`, `xd` likewise), `out[r * n_tokens + t]` = [`dot_i8_blocks`] of the two; one
+/// dispatch for the whole tile.
+pub(crate) fn tile_i8(
+    wq: &[[i8; QK8_0]],
+    wd: &[f32],
+    xq: &[[i8; QK8_0]],
+    xd: &[f32],
+    bpr: usize,
+    out: &mut [f32],
+) {
+    struct Op<'a>(
+        &'a [[i8; QK8_0]],
+        &'a [f32],
+        &'a [[i8; QK8_0]],
+        &'a [f32],
+        usize,
+        &'a mut [f32],
+    );
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) {
+            let Op(wq, wd, xq, xd, bpr, out) = self;
+            let n_tokens = xd.len() / bpr;
+            for (r, out_row) in out.chunks_mut(n_tokens).enumerate() {
+                let (w, d) = (&wq[r * bpr..(r + 1) * bpr], &wd[r * bpr..(r + 1) * bpr]);
+                for (t, o) in out_row.iter_mut().enumerate() {
+                    *o = dot_i8_body(
+                        w,
+                        d,
+                        &xq[t * bpr..(t + 1) * bpr],
+                        &xd[t * bpr..(t + 1) * bpr],
+                    );
+                }
+            }
+        }
+    }
+    dispatch(Op(wq, wd, xq, xd, bpr, out))
+}
+
+/// `out[r * n_tokens + t] = dot(w[r], x[t])` for f32 rows of length `cols`; one dispatch.
+pub(crate) fn tile_f32(w: &[f32], x: &[f32], cols: usize, out: &mut [f32]) {
+    struct Op<'a>(&'a [f32], &'a [f32], usize, &'a mut [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) {
+            let Op(w, x, cols, out) = self;
+            let n_tokens = x.len() / cols;
+            for (r, out_row) in out.chunks_mut(n_tokens).enumerate() {
+                let wr = &w[r * cols..(r + 1) * cols];
+                for (t, o) in out_row.iter_mut().enumerate() {
+                    *o = dot_f32_body(wr, &x[t * cols..(t + 1) * cols]);
+                }
+            }
+        }
+    }
+    dispatch(Op(w, x, cols, out))
+}
+
+/// `out[j] = dot(q, rows[j * stride .. j * stride + q.len()])` for every `j < out.len()`:
+/// a query against many keys, one dispatch.
+pub fn dot_f32_strided(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    struct Op<'a>(&'a [f32], &'a [f32], usize, &'a mut [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) {
+            let Op(q, rows, stride, out) = self;
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = dot_f32_body(q, &rows[j * stride..j * stride + q.len()]);
+            }
+        }
+    }
+    dispatch(Op(q, rows, stride, out))
+}
+
+/// `out += sum_j p[j] * rows[j * stride .. j * stride + out.len()]`, accumulated in `j`
+/// order with fused multiply-adds; one dispatch.
+pub fn axpy_f32_strided(p: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    struct Op<'a>(&'a [f32], &'a [f32], usize, &'a mut [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) {
+            let Op(p, rows, stride, out) = self;
+            let n = out.len();
+            for (j, &pj) in p.iter().enumerate() {
+                let v = &rows[j * stride..j * stride + n];
+                for (o, v) in out.iter_mut().zip(v) {
+                    *o = pj.mul_add(*v, *o);
+                }
+            }
+        }
+    }
+    dispatch(Op(p, rows, stride, out))
 }
 
 /// ggml's x86 `quantize_row_q8_0`: per block, `d = amax / 127` (stored as f16), quants

@@ -36,7 +36,7 @@ pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK4_0, Q
 pub use error::Error;
 pub use float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use kernels::{SIMD_ENV, simd_path};
-pub use matmul::{Matrix, matmul};
+pub use matmul::{Activations, Matrix, matmul, matmul_with};
 
 /// The weight formats this crate converts to and from.
 #[allow(non_camel_case_types, missing_docs)]

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::blocks::{BlockQ4_0, BlockQ5_0, BlockQ8_0, QK8_0};
 use crate::error::Error;
-use crate::kernels::{self, dot_f32, dot_i8_blocks};
+use crate::kernels;
 use crate::{QuantType, dequantize_row};
 
 /// A weight matrix of `rows` rows of `cols` values, borrowed in its GGUF encoding.
@@ -89,9 +89,29 @@ impl<'a> Matrix<'a> {
 /// stream past them.
 const TOKEN_TILE: usize = 64;
 
+/// How activations meet the weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Activations {
+    /// The weight type's scheme (ggml's): Q8_0 activations for Q8_0, Q4_0, Q5_0.
+    #[default]
+    Native,
+    /// Always f32 activations against widened weights: slower, closer to the f32 model.
+    F32,
+}
+
 /// `y = x * w^T` for `x` of `n_tokens = x.len() / w.cols()` rows; `y` gets
 /// `n_tokens * w.rows()` values, token-major.
 pub fn matmul(w: &Matrix<'_>, x: &[f32], y: &mut [f32]) -> Result<(), Error> {
+    matmul_with(w, x, y, Activations::Native)
+}
+
+/// [`matmul`] with a choice of activation arithmetic.
+pub fn matmul_with(
+    w: &Matrix<'_>,
+    x: &[f32],
+    y: &mut [f32],
+    act: Activations,
+) -> Result<(), Error> {
     let (rows, cols) = (w.rows, w.cols);
     if cols == 0 || x.len() % cols != 0 {
         return Err(Error::Shape(format!(
@@ -115,24 +135,34 @@ pub fn matmul(w: &Matrix<'_>, x: &[f32], y: &mut [f32]) -> Result<(), Error> {
     let threads = rayon::current_num_threads().max(1);
     let rows_per_task = rows.div_ceil(threads * 8).max(4);
     match w.quant {
-        QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0 => {
+        QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0 if act == Activations::Native => {
             let xq = quantize_activations_q8_0(x, cols)?;
-            let blocks_per_row = cols / QK8_0;
+            let bpr = cols / QK8_0;
             yt.par_chunks_mut(rows_per_task * n_tokens)
                 .enumerate()
                 .for_each(|(task, out)| {
                     let r0 = task * rows_per_task;
-                    let mut wq = vec![[0i8; QK8_0]; blocks_per_row];
-                    let mut wd = vec![0f32; blocks_per_row];
-                    for (i, out_row) in out.chunks_mut(n_tokens).enumerate() {
-                        unpack_q8(w, r0 + i, &mut wq, &mut wd);
-                        for t0 in (0..n_tokens).step_by(TOKEN_TILE) {
-                            let t1 = (t0 + TOKEN_TILE).min(n_tokens);
-                            for (t, o) in (t0..t1).zip(&mut out_row[t0..t1]) {
-                                let xb = &xq.qs[t * blocks_per_row..(t + 1) * blocks_per_row];
-                                let xd = &xq.d[t * blocks_per_row..(t + 1) * blocks_per_row];
-                                *o = dot_i8_blocks(&wq, &wd, xb, xd);
-                            }
+                    let n_rows = out.len() / n_tokens;
+                    let mut wq = vec![[0i8; QK8_0]; n_rows * bpr];
+                    let mut wd = vec![0f32; n_rows * bpr];
+                    for i in 0..n_rows {
+                        let b = i * bpr..(i + 1) * bpr;
+                        unpack_q8(w, r0 + i, &mut wq[b.clone()], &mut wd[b]);
+                    }
+                    // Token tiles: a tile's activations stay in cache while the rows pass.
+                    for t0 in (0..n_tokens).step_by(TOKEN_TILE) {
+                        let t1 = (t0 + TOKEN_TILE).min(n_tokens);
+                        let mut tile = vec![0f32; n_rows * (t1 - t0)];
+                        kernels::tile_i8(
+                            &wq,
+                            &wd,
+                            &xq.qs[t0 * bpr..t1 * bpr],
+                            &xq.d[t0 * bpr..t1 * bpr],
+                            bpr,
+                            &mut tile,
+                        );
+                        for (i, row) in tile.chunks(t1 - t0).enumerate() {
+                            out[i * n_tokens + t0..i * n_tokens + t1].copy_from_slice(row);
                         }
                     }
                 });
@@ -142,12 +172,12 @@ pub fn matmul(w: &Matrix<'_>, x: &[f32], y: &mut [f32]) -> Result<(), Error> {
                 .enumerate()
                 .try_for_each(|(task, out)| -> Result<(), Error> {
                     let r0 = task * rows_per_task;
-                    for (i, out_row) in out.chunks_mut(n_tokens).enumerate() {
-                        let wr = w.row_f32(r0 + i)?;
-                        for (t, o) in out_row.iter_mut().enumerate() {
-                            *o = dot_f32(&wr, &x[t * cols..(t + 1) * cols]);
-                        }
+                    let n_rows = out.len() / n_tokens;
+                    let mut wf = Vec::with_capacity(n_rows * cols);
+                    for i in 0..n_rows {
+                        wf.extend(w.row_f32(r0 + i)?);
                     }
+                    kernels::tile_f32(&wf, x, cols, out);
                     Ok(())
                 })?;
         }
