@@ -1,7 +1,7 @@
 //! The library behind the `embed` command.
 //!
-//! So far: [`convert`], the Hugging Face safetensors to GGUF converter that
-//! `embed convert` runs. The embedding commands land with the CLI issue.
+//! - [`convert`]: the Hugging Face safetensors to GGUF converter `embed convert` runs.
+//! - [`cache`]: where `cargo xtask fetch-model` caches the model, the CLI's default.
 //!
 //! # Example
 //!
@@ -20,4 +20,5 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod convert;
