@@ -78,9 +78,8 @@ pub(crate) struct Layer {
     pub post_ffn_norm: Vec<f32>,
 }
 
-/// The opened model: the map, the tensor references, the tokenizer.
-pub(crate) struct Model {
-    pub map: MappedGguf,
+/// What is read from the GGUF at open: references into the map, never its bytes.
+pub(crate) struct Parts {
     pub hp: Hparams,
     pub token_embd: TensorRef,
     pub layers: Vec<Layer>,
@@ -88,6 +87,19 @@ pub(crate) struct Model {
     pub dense: Option<(TensorRef, TensorRef)>,
     pub tokenizer: Tokenizer,
     pub file_type: Option<u32>,
+}
+
+/// The opened model: the map and what was read from it.
+pub(crate) struct Model {
+    pub map: MappedGguf,
+    parts: Parts,
+}
+
+impl std::ops::Deref for Model {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.parts
+    }
 }
 
 fn quant_of(t: &TensorInfo<'_>) -> Result<QuantType, Error> {
@@ -115,20 +127,8 @@ fn quant_of(t: &TensorInfo<'_>) -> Result<QuantType, Error> {
 impl Model {
     pub fn open(path: &Path) -> Result<Model, Error> {
         let map = MappedGguf::open(path)?;
-        let (hp, token_embd, layers, output_norm, dense, tokenizer, file_type) = {
-            let g = map.parse()?;
-            read_model(&g, map.bytes())?
-        };
-        Ok(Model {
-            map,
-            hp,
-            token_embd,
-            layers,
-            output_norm,
-            dense,
-            tokenizer,
-            file_type,
-        })
+        let parts = read_model(&map.parse()?, map.bytes())?;
+        Ok(Model { map, parts })
     }
 
     /// The weight matrix behind `t`.
@@ -138,16 +138,6 @@ impl Model {
             .unwrap_or_else(|e| unreachable!("tensor {} was validated at open: {e}", t.name))
     }
 }
-
-type Parts = (
-    Hparams,
-    TensorRef,
-    Vec<Layer>,
-    Vec<f32>,
-    Option<(TensorRef, TensorRef)>,
-    Tokenizer,
-    Option<u32>,
-);
 
 fn read_model(g: &Gguf<'_>, bytes: &[u8]) -> Result<Parts, Error> {
     let arch = g.get_str("general.architecture")?;
@@ -274,7 +264,7 @@ fn read_model(g: &Gguf<'_>, bytes: &[u8]) -> Result<Parts, Error> {
         return Err(model_err("tokenizer arrays disagree in length"));
     }
     let file_type = g.get_u32("general.file_type").ok();
-    Ok((
+    Ok(Parts {
         hp,
         token_embd,
         layers,
@@ -282,7 +272,7 @@ fn read_model(g: &Gguf<'_>, bytes: &[u8]) -> Result<Parts, Error> {
         dense,
         tokenizer,
         file_type,
-    ))
+    })
 }
 
 fn read_tokenizer(g: &Gguf<'_>) -> Result<Tokenizer, Error> {

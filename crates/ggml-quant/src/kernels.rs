@@ -98,6 +98,36 @@ fn dot_f32_body(a: &[f32], b: &[f32]) -> f32 {
     ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
 }
 
+/// [`dot_f32_body`] of `w` with four rows at once (each loaded chunk of `w` serves all
+/// four); every result is bit-identical with the one-row version.
+#[inline(always)]
+fn dot_f32_x4(w: &[f32], x: [&[f32]; 4]) -> [f32; 4] {
+    let n = w.len();
+    let mut acc = [[0f32; 16]; 4];
+    let full = n / 16 * 16;
+    for c in (0..full).step_by(16) {
+        let wc = &w[c..c + 16];
+        for k in 0..4 {
+            let xc = &x[k][c..c + 16];
+            for i in 0..16 {
+                acc[k][i] = wc[i].mul_add(xc[i], acc[k][i]);
+            }
+        }
+    }
+    for k in 0..4 {
+        for (i, j) in (full..n).enumerate() {
+            acc[k][i] = w[j].mul_add(x[k][j], acc[k][i]);
+        }
+    }
+    acc.map(|a| {
+        let mut s = [0f32; 8];
+        for i in 0..8 {
+            s[i] = a[i] + a[i + 8];
+        }
+        ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+    })
+}
+
 /// `sum_b wd[b] * xd[b] * sum_j wq[b][j] * xq[b][j]`, as `ggml_vec_dot_q8_0_q8_0`:
 /// exact integer block sums, f32 accumulation in block order.
 pub fn dot_i8_blocks(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f32]) -> f32 {
@@ -121,6 +151,23 @@ fn dot_i8_body(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f32]) -
             s += i32::from(a[j]) * i32::from(b[j]);
         }
         sum += s as f32 * (da * db);
+    }
+    sum
+}
+
+/// [`dot_i8_body`] against four token rows at once; bit-identical results.
+#[inline(always)]
+fn dot_i8_x4(wq: &[[i8; QK8_0]], wd: &[f32], xq: [&[[i8; QK8_0]]; 4], xd: [&[f32]; 4]) -> [f32; 4] {
+    let mut sum = [0f32; 4];
+    for (b, (a, da)) in wq.iter().zip(wd).enumerate() {
+        for k in 0..4 {
+            let x = &xq[k][b];
+            let mut s = 0i32;
+            for j in 0..QK8_0 {
+                s += i32::from(a[j]) * i32::from(x[j]);
+            }
+            sum[k] += s as f32 * (da * xd[k][b]);
+        }
     }
     sum
 }
@@ -152,7 +199,14 @@ pub(crate) fn tile_i8(
             let n_tokens = xd.len() / bpr;
             for (r, out_row) in out.chunks_mut(n_tokens).enumerate() {
                 let (w, d) = (&wq[r * bpr..(r + 1) * bpr], &wd[r * bpr..(r + 1) * bpr]);
-                for (t, o) in out_row.iter_mut().enumerate() {
+                let mut t = 0;
+                while t + 4 <= n_tokens {
+                    let xs = [0, 1, 2, 3].map(|k| &xq[(t + k) * bpr..(t + k + 1) * bpr]);
+                    let ds = [0, 1, 2, 3].map(|k| &xd[(t + k) * bpr..(t + k + 1) * bpr]);
+                    out_row[t..t + 4].copy_from_slice(&dot_i8_x4(w, d, xs, ds));
+                    t += 4;
+                }
+                for (t, o) in out_row.iter_mut().enumerate().skip(t) {
                     *o = dot_i8_body(
                         w,
                         d,
@@ -177,7 +231,13 @@ pub(crate) fn tile_f32(w: &[f32], x: &[f32], cols: usize, out: &mut [f32]) {
             let n_tokens = x.len() / cols;
             for (r, out_row) in out.chunks_mut(n_tokens).enumerate() {
                 let wr = &w[r * cols..(r + 1) * cols];
-                for (t, o) in out_row.iter_mut().enumerate() {
+                let mut t = 0;
+                while t + 4 <= n_tokens {
+                    let xs = [0, 1, 2, 3].map(|k| &x[(t + k) * cols..(t + k + 1) * cols]);
+                    out_row[t..t + 4].copy_from_slice(&dot_f32_x4(wr, xs));
+                    t += 4;
+                }
+                for (t, o) in out_row.iter_mut().enumerate().skip(t) {
                     *o = dot_f32_body(wr, &x[t * cols..(t + 1) * cols]);
                 }
             }

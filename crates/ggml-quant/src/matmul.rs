@@ -177,7 +177,14 @@ pub fn matmul_with(
                     for i in 0..n_rows {
                         wf.extend(w.row_f32(r0 + i)?);
                     }
-                    kernels::tile_f32(&wf, x, cols, out);
+                    for t0 in (0..n_tokens).step_by(TOKEN_TILE) {
+                        let t1 = (t0 + TOKEN_TILE).min(n_tokens);
+                        let mut tile = vec![0f32; n_rows * (t1 - t0)];
+                        kernels::tile_f32(&wf, &x[t0 * cols..t1 * cols], cols, &mut tile);
+                        for (i, row) in tile.chunks(t1 - t0).enumerate() {
+                            out[i * n_tokens + t0..i * n_tokens + t1].copy_from_slice(row);
+                        }
+                    }
                     Ok(())
                 })?;
         }
@@ -320,18 +327,28 @@ mod tests {
     fn results_do_not_depend_on_the_batch() {
         let (n_rows, cols) = (19, 64);
         let wf = rows(n_rows, cols, 3);
-        let data: Vec<u8> = wf
-            .chunks(cols)
-            .flat_map(|r| quantize_row(QuantType::Q8_0, r).unwrap())
-            .collect();
-        let w = Matrix::new(QuantType::Q8_0, &data, n_rows, cols).unwrap();
-        let x = rows(70, cols, 5);
-        let mut all = vec![0f32; 70 * n_rows];
-        matmul(&w, &x, &mut all).unwrap();
-        for t in [0, 33, 69] {
-            let mut one = vec![0f32; n_rows];
-            matmul(&w, &x[t * cols..(t + 1) * cols], &mut one).unwrap();
-            assert_eq!(one, all[t * n_rows..(t + 1) * n_rows]);
+        for (q, act) in [
+            (QuantType::Q8_0, Activations::Native),
+            (QuantType::Q8_0, Activations::F32),
+            (QuantType::F16, Activations::Native),
+        ] {
+            let data: Vec<u8> = wf
+                .chunks(cols)
+                .flat_map(|r| quantize_row(q, r).unwrap())
+                .collect();
+            let w = Matrix::new(q, &data, n_rows, cols).unwrap();
+            let x = rows(70, cols, 5);
+            let mut all = vec![0f32; 70 * n_rows];
+            matmul_with(&w, &x, &mut all, act).unwrap();
+            for t in [0, 33, 66, 69] {
+                let mut one = vec![0f32; n_rows];
+                matmul_with(&w, &x[t * cols..(t + 1) * cols], &mut one, act).unwrap();
+                assert_eq!(
+                    one,
+                    all[t * n_rows..(t + 1) * n_rows],
+                    "{q:?} {act:?} token {t}"
+                );
+            }
         }
     }
 
