@@ -45,7 +45,10 @@ struct EmbedArgs {
     /// Matryoshka dimension: 768, 512, 256 or 128.
     #[arg(long, default_value_t = 768)]
     dim: usize,
-    /// Texts longer than the model's 2048 tokens are an error instead of being cut.
+    /// Cut texts to this many tokens (BOS and EOS included; default: the model's 2048).
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Texts longer than the limit are an error instead of being cut.
     #[arg(long)]
     no_truncate: bool,
     /// Do not L2-normalize the vectors.
@@ -313,6 +316,7 @@ fn options(a: &EmbedArgs) -> EmbedOptions {
             PoolingArg::None => Pooling::None,
         },
         truncate: !a.no_truncate,
+        max_tokens: a.max_tokens,
         precision: match a.precision {
             PrecisionArg::F32 => Precision::F32Activations,
             PrecisionArg::Int8 => Precision::Int8Activations,

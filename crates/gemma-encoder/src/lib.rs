@@ -86,6 +86,9 @@ pub struct EmbedOptions {
     pub truncate: bool,
     /// Arithmetic on quantized weights.
     pub precision: Precision,
+    /// A token limit below the model's context (BOS and EOS included); `None` for the
+    /// model's own (2048).
+    pub max_tokens: Option<usize>,
 }
 
 impl Default for EmbedOptions {
@@ -98,6 +101,7 @@ impl Default for EmbedOptions {
             pooling: Pooling::Mean,
             truncate: true,
             precision: Precision::F32Activations,
+            max_tokens: None,
         }
     }
 }
@@ -218,7 +222,16 @@ impl Embedder {
         texts: &[S],
         opts: &EmbedOptions,
     ) -> Result<Vec<Embedding>, Error> {
-        let n_ctx = self.model.hp.n_ctx;
+        let n_ctx = match opts.max_tokens {
+            Some(m) if !(2..=self.model.hp.n_ctx).contains(&m) => {
+                return Err(Error::new(
+                    ErrorKind::Input,
+                    format!("max_tokens {m} is outside 2..={}", self.model.hp.n_ctx),
+                ));
+            }
+            Some(m) => m,
+            None => self.model.hp.n_ctx,
+        };
         if opts.pooling == Pooling::Mean && !MATRYOSHKA_DIMS.contains(&opts.dim) {
             return Err(Error::new(
                 ErrorKind::Input,
@@ -239,7 +252,7 @@ impl Embedder {
                 return Err(Error::new(
                     ErrorKind::Input,
                     format!(
-                        "text {i} is {} tokens, more than the model's {n_ctx} (truncation is off)",
+                        "text {i} is {} tokens, more than the {n_ctx} allowed (truncation is off)",
                         enc.ids.len() + enc.truncated
                     ),
                 ));

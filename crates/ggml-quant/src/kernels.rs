@@ -43,14 +43,8 @@ fn pick(want: &str) -> (Arch, &'static str) {
 fn pick(want: &str) -> (Arch, &'static str) {
     match want {
         "scalar" => (Arch::Scalar, "scalar"),
-        _ => (
-            Arch::new(),
-            if cfg!(target_arch = "aarch64") {
-                "neon"
-            } else {
-                "scalar"
-            },
-        ),
+        _ if cfg!(target_arch = "aarch64") => (Arch::new(), "neon"),
+        _ => (Arch::Scalar, "scalar"),
     }
 }
 
@@ -59,8 +53,39 @@ pub fn simd_path() -> &'static str {
     chosen().1
 }
 
+thread_local! {
+    /// A path forced on this thread by [`with_path`] (tests compare paths with it).
+    static FORCED: std::cell::Cell<Option<(Arch, &'static str)>> = const { std::cell::Cell::new(None) };
+}
+
 fn dispatch<Op: WithSimd>(op: Op) -> Op::Output {
-    chosen().0.dispatch(op)
+    match FORCED.with(|f| f.get()) {
+        Some((arch, _)) => arch.dispatch(op),
+        None => chosen().0.dispatch(op),
+    }
+}
+
+/// Every kernel path this CPU can run, best first (`avx512`, `avx2`, `neon`, `scalar`).
+pub fn available_paths() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = ["avx512", "avx2", "neon"]
+        .into_iter()
+        .filter(|p| pick(p).1 == *p)
+        .collect();
+    v.push("scalar");
+    v
+}
+
+/// Runs `f` with the kernels of `path` on the calling thread (work that `f` hands to
+/// other threads uses the process-wide choice). Returns `None` when the CPU lacks `path`.
+pub fn with_path<R>(path: &str, f: impl FnOnce() -> R) -> Option<R> {
+    let chosen = pick(path);
+    if chosen.1 != path {
+        return None;
+    }
+    let prev = FORCED.with(|c| c.replace(Some(chosen)));
+    let r = f();
+    FORCED.with(|c| c.set(prev));
+    Some(r)
 }
 
 /// `sum(a[i] * b[i])` in f32 with 16 running sums (the same order on every path).
@@ -330,8 +355,61 @@ mod tests {
         assert_eq!((q[0][0], q[0][1], q[0][2], d[0]), (127, 2, -4, 1.0));
     }
 
+    /// Deterministic pseudo-random values, some awkward (zeros, large, tiny).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                match i % 11 {
+                    0 => 0.0,
+                    1 => 300.0,
+                    2 => 1e-8,
+                    _ => (x % 20_001) as f32 / 1000.0 - 10.0,
+                }
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Every SIMD path gives the scalar path's bits, on lengths that are not
+        /// multiples of the vector or block sizes.
+        #[test]
+        fn simd_paths_equal_scalar(n in 0usize..200, rows in 1usize..9, tokens in 1usize..11, seed in 1u64..u64::MAX) {
+            let a = values(n, seed);
+            let b = values(n, seed.wrapping_mul(3));
+            let scalar = with_path("scalar", || dot_f32(&a, &b)).unwrap();
+            let cols = 64;
+            let w = values(rows * cols, seed ^ 5);
+            let x = values(tokens * cols, seed ^ 9);
+            let tile = |path| with_path(path, || {
+                let mut out = vec![0f32; rows * tokens];
+                tile_f32(&w, &x, cols, &mut out);
+                out
+            });
+            let mut q = vec![[0i8; QK8_0]; (rows + tokens) * 2];
+            let mut d = vec![0f32; (rows + tokens) * 2];
+            quantize_q8_0_x86(&values((rows + tokens) * cols, seed ^ 77), &mut q, &mut d);
+            let (wq, xq) = q.split_at(rows * 2);
+            let (wd, xd) = d.split_at(rows * 2);
+            let tile8 = |path| with_path(path, || {
+                let mut out = vec![0f32; rows * tokens];
+                tile_i8(wq, wd, xq, xd, 2, &mut out);
+                out
+            });
+            for path in available_paths() {
+                proptest::prop_assert_eq!(with_path(path, || dot_f32(&a, &b)).unwrap().to_bits(), scalar.to_bits(), "{}", path);
+                proptest::prop_assert_eq!(tile(path), tile("scalar"), "{}", path);
+                proptest::prop_assert_eq!(tile8(path), tile8("scalar"), "{}", path);
+            }
+        }
+    }
+
     #[test]
     fn a_path_is_chosen() {
         assert!(["avx512", "avx2", "neon", "scalar"].contains(&simd_path()));
+        assert!(available_paths().contains(&simd_path()));
     }
 }

@@ -35,7 +35,7 @@ pub mod matmul;
 pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK4_0, QK8_0};
 pub use error::Error;
 pub use float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
-pub use kernels::{SIMD_ENV, simd_path};
+pub use kernels::{SIMD_ENV, available_paths, simd_path, with_path};
 pub use matmul::{Activations, Matrix, matmul, matmul_with};
 
 /// The weight formats this crate converts to and from.
