@@ -416,7 +416,8 @@ fn embed_items(
         );
         b
     });
-    let mut out = Vec::with_capacity(items.len());
+    let mut out: Vec<gemma_encoder::Embedding> = Vec::with_capacity(items.len());
+    let started = std::time::Instant::now();
     // Chunks keep the progress bar moving; each chunk is still one packed batch.
     for chunk in items.chunks(256) {
         let mut i = 0;
@@ -437,6 +438,11 @@ fn embed_items(
         }
         if let Some(b) = &bar {
             b.inc(chunk.len() as u64);
+            let tokens: usize = out.iter().map(|e| e.n_tokens).sum();
+            b.set_message(format!(
+                "{:.0} tokens/s",
+                tokens as f64 / started.elapsed().as_secs_f64().max(1e-3)
+            ));
         }
     }
     if let Some(b) = bar {

@@ -153,6 +153,42 @@ fn dot_f32_x4(w: &[f32], x: [&[f32]; 4]) -> [f32; 4] {
     })
 }
 
+/// [`dot_f32_body`] of `R` weight rows with `T` token rows at once: each loaded chunk
+/// serves `R * T` products. Every result is bit-identical with the one-pair version.
+#[inline(always)]
+fn dot_f32_block<const R: usize, const T: usize>(w: [&[f32]; R], x: [&[f32]; T]) -> [[f32; T]; R] {
+    let n = w[0].len();
+    let mut acc = [[[0f32; 16]; T]; R];
+    let full = n / 16 * 16;
+    for c in (0..full).step_by(16) {
+        for r in 0..R {
+            let wc = &w[r][c..c + 16];
+            for t in 0..T {
+                let xc = &x[t][c..c + 16];
+                for i in 0..16 {
+                    acc[r][t][i] = wc[i].mul_add(xc[i], acc[r][t][i]);
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        for t in 0..T {
+            for (i, j) in (full..n).enumerate() {
+                acc[r][t][i] = w[r][j].mul_add(x[t][j], acc[r][t][i]);
+            }
+        }
+    }
+    acc.map(|row| {
+        row.map(|a| {
+            let mut s = [0f32; 8];
+            for i in 0..8 {
+                s[i] = a[i] + a[i + 8];
+            }
+            ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+        })
+    })
+}
+
 /// `sum_b wd[b] * xd[b] * sum_j wq[b][j] * xq[b][j]`, as `ggml_vec_dot_q8_0_q8_0`:
 /// exact integer block sums, f32 accumulation in block order.
 pub fn dot_i8_blocks(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f32]) -> f32 {
@@ -254,7 +290,30 @@ pub(crate) fn tile_f32(w: &[f32], x: &[f32], cols: usize, out: &mut [f32]) {
         fn with_simd<S: Simd>(self, _simd: S) {
             let Op(w, x, cols, out) = self;
             let n_tokens = x.len() / cols;
-            for (r, out_row) in out.chunks_mut(n_tokens).enumerate() {
+            let n_rows = out.len() / n_tokens.max(1);
+            // Pairs of rows against four tokens at a time; then what is left over.
+            let mut r = 0;
+            while r + 2 <= n_rows {
+                let ws = [0, 1].map(|k| &w[(r + k) * cols..(r + k + 1) * cols]);
+                let mut t = 0;
+                while t + 4 <= n_tokens {
+                    let xs = [0, 1, 2, 3].map(|k| &x[(t + k) * cols..(t + k + 1) * cols]);
+                    let v = dot_f32_block::<2, 4>(ws, xs);
+                    for k in 0..2 {
+                        out[(r + k) * n_tokens + t..(r + k) * n_tokens + t + 4]
+                            .copy_from_slice(&v[k]);
+                    }
+                    t += 4;
+                }
+                for t in t..n_tokens {
+                    for k in 0..2 {
+                        out[(r + k) * n_tokens + t] =
+                            dot_f32_body(ws[k], &x[t * cols..(t + 1) * cols]);
+                    }
+                }
+                r += 2;
+            }
+            for (r, out_row) in out.chunks_mut(n_tokens).enumerate().skip(r) {
                 let wr = &w[r * cols..(r + 1) * cols];
                 let mut t = 0;
                 while t + 4 <= n_tokens {
