@@ -2,7 +2,7 @@
 //! `llm_tokenizer_spm_session`), reimplemented step for step.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::error::{Error, ErrorKind};
 use crate::model_proto::{PieceType, SentencePieceModel};
@@ -164,6 +164,9 @@ pub struct Tokenizer {
     special_needs_parse: Vec<bool>,
     trie: Trie,
     byte_tokens: [Option<u32>; 256],
+    /// Characters `c` such that some piece contains `c▁` (`c` not itself `▁`): a word
+    /// boundary after them may be crossed by a merge.
+    joins_space: Vec<char>,
 }
 
 impl Tokenizer {
@@ -220,7 +223,21 @@ impl Tokenizer {
                 .get(format!("<0x{b:02X}>").as_bytes())
                 .or_else(|| (b < 0x80).then(|| vocab.get(&[b as u8])).flatten());
         }
+        let mut joins_space: Vec<char> = Vec::new();
+        for id in 0..n {
+            let mut prev = None;
+            for c in vocab.text(id).chars() {
+                if c == '\u{2581}' {
+                    if let Some(p) = prev.filter(|&p| p != '\u{2581}' && !joins_space.contains(&p))
+                    {
+                        joins_space.push(p);
+                    }
+                }
+                prev = Some(c);
+            }
+        }
         Ok(Tokenizer {
+            joins_space,
             vocab,
             special,
             special_cache: cache.iter().map(|c| c.0).collect(),
@@ -358,9 +375,46 @@ impl Tokenizer {
         Ok(out)
     }
 
+    /// [`encode`](Self::encode) with one BPE session per raw fragment, as llama.cpp runs
+    /// it, without the word split: the reference the split is tested against.
+    #[doc(hidden)]
+    pub fn encode_unsplit(&self, text: &str, opts: EncodeOptions) -> Vec<u32> {
+        let mut out = Vec::new();
+        if opts.add_special && self.special.add_bos {
+            out.push(self.special.bos);
+        }
+        let mut prev_special = true;
+        for frag in self.partition(text, opts.parse_special) {
+            match frag {
+                Fragment::Token(id) => {
+                    out.push(id);
+                    prev_special = true;
+                }
+                Fragment::Raw(start, end) => {
+                    let mut escaped = String::new();
+                    if self.special.add_space_prefix && prev_special {
+                        escaped.push('\u{2581}');
+                    }
+                    escaped.extend(
+                        text[start..end]
+                            .chars()
+                            .map(|c| if c == ' ' { '\u{2581}' } else { c }),
+                    );
+                    self.bpe(escaped.as_bytes(), &mut out);
+                    prev_special = false;
+                }
+            }
+        }
+        if opts.add_special && self.special.add_eos {
+            out.push(self.special.eos);
+        }
+        out
+    }
+
     /// Splits out special tokens, then runs a fresh BPE session on each raw fragment.
     fn encode_body(&self, text: &str, parse_special: bool, out: &mut Vec<u32>) {
         let mut escaped = String::new();
+        let mut cache = HashMap::new();
         let mut prev_special = true;
         for frag in self.partition(text, parse_special) {
             match frag {
@@ -380,7 +434,7 @@ impl Tokenizer {
                             escaped.push(c);
                         }
                     }
-                    self.bpe(escaped.as_bytes(), out);
+                    self.bpe_words(escaped.as_bytes(), &mut cache, out);
                     prev_special = false;
                 }
             }
@@ -443,6 +497,49 @@ impl Tokenizer {
             frags = next;
         }
         frags
+    }
+
+    /// [`bpe`](Self::bpe) on one escaped fragment, cut into words where no vocabulary
+    /// piece can span the cut, each word's ids computed once per call.
+    ///
+    /// A merged symbol is always a vocabulary piece, so a boundary between a character
+    /// `c` and a following `▁` can be crossed only by a piece containing `c▁`. At every
+    /// other such boundary the merges on either side never interact, and the greedy
+    /// order (highest score, then leftmost) restricted to each side is the same: the
+    /// result equals one session over the whole fragment.
+    fn bpe_words(&self, text: &[u8], cache: &mut HashMap<Vec<u8>, Vec<u32>>, out: &mut Vec<u32>) {
+        const SPACE: &[u8] = "\u{2581}".as_bytes();
+        let mut start = 0;
+        let mut prev: Option<char> = None;
+        let mut flush = |from: usize, to: usize, out: &mut Vec<u32>| {
+            let word = &text[from..to];
+            if let Some(ids) = cache.get(word) {
+                out.extend_from_slice(ids);
+                return;
+            }
+            let at = out.len();
+            self.bpe(word, out);
+            if cache.len() < 65_536 {
+                cache.insert(word.to_vec(), out[at..].to_vec());
+            }
+        };
+        let mut i = 0;
+        while i < text.len() {
+            let len = utf8_len(text[i]).min(text.len() - i);
+            let here = &text[i..i + len];
+            let cut = prev.is_some_and(|c| c != '\u{2581}' && !self.joins_space.contains(&c));
+            if here == SPACE && cut && i > start {
+                flush(start, i, out);
+                start = i;
+            }
+            prev = std::str::from_utf8(here)
+                .ok()
+                .and_then(|s| s.chars().next());
+            i += len;
+        }
+        if start < text.len() {
+            flush(start, text.len(), out);
+        }
     }
 
     /// `llm_tokenizer_spm_session::tokenize` on one escaped fragment.

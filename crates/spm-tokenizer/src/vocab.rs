@@ -27,8 +27,10 @@ pub(crate) struct Vocab {
     offsets: Vec<u32>,
     pub(crate) scores: Vec<f32>,
     pub(crate) types: Vec<PieceType>,
-    /// Slots hold `id + 1`, 0 for empty; the table is a power of two, at most half full.
-    slots: Vec<u32>,
+    /// Slots hold `(hash tag << 32) | (id + 1)`, 0 for empty; the table is a power of
+    /// two, at most half full, indexed by the hash's high bits (FxHash's best ones).
+    slots: Vec<u64>,
+    shift: u32,
     mask: usize,
 }
 
@@ -78,28 +80,27 @@ impl Vocab {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let size = (n * 2).next_power_of_two();
+        let size = (n * 2).next_power_of_two().max(2);
         let mut v = Vocab {
             arena,
             offsets,
             scores: scores.to_vec(),
             types,
             slots: vec![0; size],
+            shift: 64 - size.trailing_zeros(),
             mask: size - 1,
         };
         for id in 0..n {
             // As llama.cpp's `token_to_id[word] = i`: a later duplicate text replaces an
             // earlier one.
-            let text = v.text(id as u32).as_bytes();
-            let mut i = hash_bytes(text) as usize & v.mask;
+            let (mut i, tag) = v.place(v.bytes(id as u32));
             loop {
-                match v.slots[i] {
-                    s if s == 0 || v.text(s - 1).as_bytes() == text => {
-                        v.slots[i] = id as u32 + 1;
-                        break;
-                    }
-                    _ => i = (i + 1) & v.mask,
+                let s = v.slots[i];
+                if s == 0 || (s >> 32 == tag && v.bytes((s as u32) - 1) == v.bytes(id as u32)) {
+                    v.slots[i] = (tag << 32) | (id as u64 + 1);
+                    break;
                 }
+                i = (i + 1) & v.mask;
             }
         }
         Ok(v)
@@ -114,15 +115,29 @@ impl Vocab {
         &self.arena[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
+    fn bytes(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        &self.arena.as_bytes()[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    /// The first slot to probe and the tag for `bytes`.
+    fn place(&self, bytes: &[u8]) -> (usize, u64) {
+        let h = hash_bytes(bytes);
+        ((h >> self.shift) as usize, h & 0xffff_ffff)
+    }
+
     /// The id whose text is exactly `bytes`.
     pub(crate) fn get(&self, bytes: &[u8]) -> Option<u32> {
-        let mut i = hash_bytes(bytes) as usize & self.mask;
+        let (mut i, tag) = self.place(bytes);
         loop {
-            match self.slots[i] {
-                0 => return None,
-                s if self.text(s - 1).as_bytes() == bytes => return Some(s - 1),
-                _ => i = (i + 1) & self.mask,
+            let s = self.slots[i];
+            if s == 0 {
+                return None;
             }
+            if s >> 32 == tag && self.bytes((s as u32) - 1) == bytes {
+                return Some((s as u32) - 1);
+            }
+            i = (i + 1) & self.mask;
         }
     }
 }

@@ -59,6 +59,31 @@ fn corpus() -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn word_split_equals_one_session_on_the_corpus() {
+    let Some(tok) = gemma() else { return };
+    for entry in corpus() {
+        let text = entry["text"].as_str().unwrap();
+        assert_eq!(
+            tok.encode(text, EncodeOptions::default()),
+            tok.encode_unsplit(text, EncodeOptions::default())
+        );
+    }
+    let prose = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/bench-prose.txt"),
+    )
+    .unwrap();
+    assert_eq!(
+        tok.encode(&prose, EncodeOptions::default()),
+        tok.encode_unsplit(&prose, EncodeOptions::default())
+    );
+    let html = "<td>a</td> <td>b</td>> </p>";
+    assert_eq!(
+        tok.encode(html, EncodeOptions::default()),
+        tok.encode_unsplit(html, EncodeOptions::default())
+    );
+}
+
+#[test]
 fn reference_corpus_ids_equal_llama_cpp() {
     let Some(tok) = gemma() else { return };
     let mut failures = Vec::new();
@@ -198,6 +223,15 @@ proptest::proptest! {
         if let Some(tok) = gemma() {
             let ids = tok.encode(&s, EncodeOptions::default());
             proptest::prop_assert_eq!(tok.decode(&ids).unwrap(), s);
+        }
+    }
+
+    /// Cutting fragments into words (for speed) gives llama.cpp's single-session ids.
+    #[test]
+    fn word_split_equals_one_session(s in "([a-z>< ]{1,6}|\\PC{1,3}| {1,4}|>\u{2581}</?){0,24}") {
+        if let Some(tok) = gemma() {
+            let opts = EncodeOptions::default();
+            proptest::prop_assert_eq!(tok.encode(&s, opts), tok.encode_unsplit(&s, opts));
         }
     }
 
