@@ -101,6 +101,16 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     dispatch(Op(a, b))
 }
 
+/// The fixed reduction of 16 running sums every f32 dot here ends with.
+#[inline(always)]
+fn reduce16(a: [f32; 16]) -> f32 {
+    let mut s = [0f32; 8];
+    for i in 0..8 {
+        s[i] = a[i] + a[i + 8];
+    }
+    ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+}
+
 #[inline(always)]
 fn dot_f32_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -116,41 +126,7 @@ fn dot_f32_body(a: &[f32], b: &[f32]) -> f32 {
     for (i, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
         acc[i] = x.mul_add(*y, acc[i]);
     }
-    let mut s = [0f32; 8];
-    for i in 0..8 {
-        s[i] = acc[i] + acc[i + 8];
-    }
-    ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
-}
-
-/// [`dot_f32_body`] of `w` with four rows at once (each loaded chunk of `w` serves all
-/// four); every result is bit-identical with the one-row version.
-#[inline(always)]
-fn dot_f32_x4(w: &[f32], x: [&[f32]; 4]) -> [f32; 4] {
-    let n = w.len();
-    let mut acc = [[0f32; 16]; 4];
-    let full = n / 16 * 16;
-    for c in (0..full).step_by(16) {
-        let wc = &w[c..c + 16];
-        for k in 0..4 {
-            let xc = &x[k][c..c + 16];
-            for i in 0..16 {
-                acc[k][i] = wc[i].mul_add(xc[i], acc[k][i]);
-            }
-        }
-    }
-    for k in 0..4 {
-        for (i, j) in (full..n).enumerate() {
-            acc[k][i] = w[j].mul_add(x[k][j], acc[k][i]);
-        }
-    }
-    acc.map(|a| {
-        let mut s = [0f32; 8];
-        for i in 0..8 {
-            s[i] = a[i] + a[i + 8];
-        }
-        ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
-    })
+    reduce16(acc)
 }
 
 /// [`dot_f32_body`] of `R` weight rows with `T` token rows at once: each loaded chunk
@@ -178,15 +154,7 @@ fn dot_f32_block<const R: usize, const T: usize>(w: [&[f32]; R], x: [&[f32]; T])
             }
         }
     }
-    acc.map(|row| {
-        row.map(|a| {
-            let mut s = [0f32; 8];
-            for i in 0..8 {
-                s[i] = a[i] + a[i + 8];
-            }
-            ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
-        })
-    })
+    acc.map(|row| row.map(reduce16))
 }
 
 /// `sum_b wd[b] * xd[b] * sum_j wq[b][j] * xq[b][j]`, as `ggml_vec_dot_q8_0_q8_0`:
@@ -318,7 +286,7 @@ pub(crate) fn tile_f32(w: &[f32], x: &[f32], cols: usize, out: &mut [f32]) {
                 let mut t = 0;
                 while t + 4 <= n_tokens {
                     let xs = [0, 1, 2, 3].map(|k| &x[(t + k) * cols..(t + k + 1) * cols]);
-                    out_row[t..t + 4].copy_from_slice(&dot_f32_x4(wr, xs));
+                    out_row[t..t + 4].copy_from_slice(&dot_f32_block::<1, 4>([wr], xs)[0]);
                     t += 4;
                 }
                 for (t, o) in out_row.iter_mut().enumerate().skip(t) {

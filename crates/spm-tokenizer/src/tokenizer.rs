@@ -383,28 +383,7 @@ impl Tokenizer {
         if opts.add_special && self.special.add_bos {
             out.push(self.special.bos);
         }
-        let mut prev_special = true;
-        for frag in self.partition(text, opts.parse_special) {
-            match frag {
-                Fragment::Token(id) => {
-                    out.push(id);
-                    prev_special = true;
-                }
-                Fragment::Raw(start, end) => {
-                    let mut escaped = String::new();
-                    if self.special.add_space_prefix && prev_special {
-                        escaped.push('\u{2581}');
-                    }
-                    escaped.extend(
-                        text[start..end]
-                            .chars()
-                            .map(|c| if c == ' ' { '\u{2581}' } else { c }),
-                    );
-                    self.bpe(escaped.as_bytes(), &mut out);
-                    prev_special = false;
-                }
-            }
-        }
+        self.encode_fragments(text, opts.parse_special, false, &mut out);
         if opts.add_special && self.special.add_eos {
             out.push(self.special.eos);
         }
@@ -413,6 +392,12 @@ impl Tokenizer {
 
     /// Splits out special tokens, then runs a fresh BPE session on each raw fragment.
     fn encode_body(&self, text: &str, parse_special: bool, out: &mut Vec<u32>) {
+        self.encode_fragments(text, parse_special, true, out);
+    }
+
+    /// The body of [`encode`](Self::encode); `split` cuts raw fragments into words
+    /// (same ids, see [`bpe_words`](Self::bpe_words)).
+    fn encode_fragments(&self, text: &str, parse_special: bool, split: bool, out: &mut Vec<u32>) {
         let mut escaped = String::new();
         let mut cache = HashMap::new();
         let mut prev_special = true;
@@ -434,7 +419,11 @@ impl Tokenizer {
                             escaped.push(c);
                         }
                     }
-                    self.bpe_words(escaped.as_bytes(), &mut cache, out);
+                    if split {
+                        self.bpe_words(escaped.as_bytes(), &mut cache, out);
+                    } else {
+                        self.bpe(escaped.as_bytes(), out);
+                    }
                     prev_special = false;
                 }
             }
