@@ -1,5 +1,6 @@
 //! Vocabulary build time and encoding throughput on the real Gemma vocabulary (from the
-//! cached Q8_0 GGUF; `cargo xtask fetch-model` first), over `testdata/bench-prose.txt`.
+//! cached Q8_0 GGUF; `cargo xtask fetch-model` first), over `testdata/bench-prose.txt`,
+//! beside the Hugging Face `tokenizers` crate loading the release's `tokenizer.json`.
 //!
 //! `cargo bench -p spm-tokenizer`
 #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn
