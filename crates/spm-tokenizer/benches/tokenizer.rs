@@ -59,11 +59,24 @@ fn bench(c: &mut Criterion) {
         "/../../testdata/bench-prose.txt"
     ))
     .unwrap();
+    // The Hugging Face tokenizer of the same model, for comparison.
+    let hf_json = model_paths::release_dir().join("tokenizer.json");
+    let hf = tokenizers::Tokenizer::from_file(&hf_json).ok();
+    if hf.is_some() {
+        c.bench_function("vocab_build/hf_tokenizer_json", |b| {
+            b.iter(|| tokenizers::Tokenizer::from_file(&hf_json).unwrap())
+        });
+    }
     let mut g = c.benchmark_group("encode");
     g.throughput(Throughput::Bytes(prose.len() as u64));
     g.bench_function("english_prose", |b| {
         b.iter(|| tok.encode(&prose, EncodeOptions::default()))
     });
+    if let Some(hf) = &hf {
+        g.bench_function("english_prose_hf", |b| {
+            b.iter(|| hf.encode(prose.as_str(), true).unwrap())
+        });
+    }
     let spaces = " ".repeat(1 << 20);
     g.throughput(Throughput::Bytes(spaces.len() as u64));
     g.sample_size(10);
