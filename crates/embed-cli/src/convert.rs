@@ -206,7 +206,9 @@ pub fn convert(
     }
 }
 
-fn temp_path(out: &Path) -> PathBuf {
+/// The temporary name a conversion writes `out` under (`OUT.tmp-PID`), renamed over
+/// `out` when complete; the CLI writes its other outputs the same way.
+pub fn temp_path(out: &Path) -> PathBuf {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp-{}", std::process::id()));
     out.with_file_name(name)

@@ -459,9 +459,7 @@ fn write_output(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()
         f(&mut w)?;
         return w.flush().context("cannot write to standard output");
     };
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(name);
+    let tmp = convert::temp_path(path);
     if let Ok(mut p) = PENDING.lock() {
         *p = Some(tmp.clone());
     }
@@ -786,9 +784,7 @@ fn run_convert(hf_dir: &Path, output: &Path, out_type: OutType) -> Result<()> {
         bar
     });
     if let Ok(mut p) = PENDING.lock() {
-        let mut name = output.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".tmp-{}", std::process::id()));
-        *p = Some(output.with_file_name(name));
+        *p = Some(convert::temp_path(output));
     }
     let report = convert::convert(hf_dir, output, out_type, &mut |p| {
         if let Some(bar) = &bar {

@@ -110,6 +110,9 @@ pub(crate) fn encode(
     let kv_dim = hp.n_head_kv * hd;
     let group = hp.n_head / hp.n_head_kv;
     let half_window = hp.sliding_window / 2;
+    let q_scale = 1.0 / (hd as f32).sqrt();
+    // Each token's position within its own text.
+    let positions: Vec<usize> = tokens.iter().flat_map(|t| 0..t.len()).collect();
     for (il, layer) in model.layers.iter().enumerate() {
         let mut h = x.clone();
         rms_norm_rows(&mut h, &layer.attn_norm, hp.eps);
@@ -119,8 +122,6 @@ pub(crate) fn encode(
         let sliding = hp.is_sliding(il);
         let table = &ropes[usize::from(sliding)];
         // Per-head q/k norms, RoPE at each token's position within its text, q / sqrt(d).
-        let q_scale = 1.0 / (hd as f32).sqrt();
-        let positions: Vec<usize> = tokens.iter().flat_map(|t| 0..t.len()).collect();
         q.par_chunks_mut(q_dim)
             .zip(&positions)
             .for_each(|(row, &p)| {

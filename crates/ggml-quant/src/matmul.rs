@@ -161,9 +161,7 @@ pub fn matmul_with(
                             bpr,
                             &mut tile,
                         );
-                        for (i, row) in tile.chunks(t1 - t0).enumerate() {
-                            out[i * n_tokens + t0..i * n_tokens + t1].copy_from_slice(row);
-                        }
+                        scatter_tile(&tile, out, n_tokens, t0..t1);
                     }
                 });
         }
@@ -181,9 +179,7 @@ pub fn matmul_with(
                         let t1 = (t0 + TOKEN_TILE).min(n_tokens);
                         let mut tile = vec![0f32; n_rows * (t1 - t0)];
                         kernels::tile_f32(&wf, &x[t0 * cols..t1 * cols], cols, &mut tile);
-                        for (i, row) in tile.chunks(t1 - t0).enumerate() {
-                            out[i * n_tokens + t0..i * n_tokens + t1].copy_from_slice(row);
-                        }
+                        scatter_tile(&tile, out, n_tokens, t0..t1);
                     }
                     Ok(())
                 })?;
@@ -195,6 +191,14 @@ pub fn matmul_with(
         }
     }
     Ok(())
+}
+
+/// Copies a tile (rows of the tokens `tokens`) into the rows of `out`, which hold
+/// `n_tokens` values each.
+fn scatter_tile(tile: &[f32], out: &mut [f32], n_tokens: usize, tokens: std::ops::Range<usize>) {
+    for (i, row) in tile.chunks(tokens.len()).enumerate() {
+        out[i * n_tokens + tokens.start..i * n_tokens + tokens.end].copy_from_slice(row);
+    }
 }
 
 /// Activations quantized to Q8_0: quants by block, and scales already widened from
