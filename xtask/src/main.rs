@@ -6,8 +6,10 @@
 //! - `check-arrows`: the one-way dependency rule.
 
 mod arrows;
+mod bench;
 mod download;
 mod fetch;
+mod llama;
 mod progress;
 mod pypi;
 
@@ -40,6 +42,13 @@ commands:
   demo
         The main job: fetch the model when needed, embed a few example texts and
         print their cosine similarity matrix.
+  bench [--runs N] [--threads N]
+        Ours against llama.cpp (built from the llama-cpp-python source package when not
+        cached) on the Q8_0 model: a short text (wall, peak RSS), docs256 (tokens/s at
+        llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
+        of N runs (default 5), alternating; writes docs/performance.md.
+  build-llama
+        Build (or find cached) llama.cpp's tools and print where they are.
   check-arrows
         Check that workspace dependencies point one way (also a test of xtask).
   test [ARGS...]
@@ -66,6 +75,32 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("test") => test(&args[1..]),
+        Some("bench") => {
+            let mut opts = bench::Options {
+                runs: 5,
+                threads: 2,
+                out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md"),
+            };
+            let mut it = args[1..].iter();
+            while let Some(a) = it.next() {
+                let mut num = || -> Result<usize> {
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .with_context(|| format!("{a} needs a number"))
+                };
+                match a.as_str() {
+                    "--runs" => opts.runs = num()?,
+                    "--threads" => opts.threads = num()?,
+                    other => bail!("bench: unknown option {other}\n\n{USAGE}"),
+                }
+            }
+            bench::bench(&opts)
+        }
+        Some("build-llama") => {
+            let l = llama::ensure()?;
+            println!("{} ({})", l.tool("").display(), l.version);
+            Ok(())
+        }
         Some("demo") => demo(),
         Some("check-arrows") => {
             let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -31,6 +31,9 @@ struct ModelArg {
     /// Worker threads (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Print to stderr how long opening the model and embedding took.
+    #[arg(long, global = true)]
+    timings: bool,
 }
 
 #[derive(Args, Clone)]
@@ -57,9 +60,10 @@ struct EmbedArgs {
     /// Mean pooling (the model's) or none (one vector per token).
     #[arg(long, value_enum, default_value_t = PoolingArg::Mean)]
     pooling: PoolingArg,
-    /// Arithmetic on quantized weights: f32 activations (closest to
-    /// sentence-transformers) or int8 activations (ggml's scheme).
-    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    /// Arithmetic on quantized weights: int16 activations (the default: as close to
+    /// sentence-transformers as f32 activations, about twice as fast), f32 activations,
+    /// or int8 activations (ggml's scheme).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Int16)]
     precision: PrecisionArg,
 }
 
@@ -71,6 +75,7 @@ enum PoolingArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum PrecisionArg {
+    Int16,
     F32,
     Int8,
 }
@@ -293,12 +298,17 @@ fn open(arg: &ModelArg) -> Result<Embedder> {
             .context("cannot set the thread count")?;
     }
     let path = model_path(arg)?;
+    let started = std::time::Instant::now();
     let m = Embedder::open(&path).with_context(|| {
         format!(
             "cannot load {} (a gemma-embedding GGUF is needed; `cargo xtask fetch-model` makes one)",
             path.display()
         )
     })?;
+    if arg.timings {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        eprintln!("opened {} in {ms:.1} ms", path.display());
+    }
     for w in m.warnings() {
         eprintln!("embed: warning: {w}");
     }
@@ -318,6 +328,7 @@ fn options(a: &EmbedArgs) -> EmbedOptions {
         truncate: !a.no_truncate,
         max_tokens: a.max_tokens,
         precision: match a.precision {
+            PrecisionArg::Int16 => Precision::Int16Activations,
             PrecisionArg::F32 => Precision::F32Activations,
             PrecisionArg::Int8 => Precision::Int8Activations,
         },
@@ -405,6 +416,7 @@ fn embed_items(
     m: &Embedder,
     items: &[Item],
     opts: &EmbedOptions,
+    timings: bool,
 ) -> Result<Vec<gemma_encoder::Embedding>> {
     let bar = (items.len() > 64 && io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(items.len() as u64);
@@ -447,6 +459,16 @@ fn embed_items(
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if timings {
+        let secs = started.elapsed().as_secs_f64();
+        let tokens: usize = out.iter().map(|e| e.n_tokens).sum();
+        eprintln!(
+            "embedded {} texts, {tokens} tokens in {secs:.3} s ({:.1} tokens/s, {} threads)",
+            out.len(),
+            tokens as f64 / secs.max(1e-9),
+            rayon::current_num_threads()
+        );
     }
     Ok(out)
 }
@@ -510,7 +532,7 @@ fn encode(
         );
     }
     let m = open(model)?;
-    let out = embed_items(&m, &items, &opts)?;
+    let out = embed_items(&m, &items, &opts, model.timings)?;
     write_output(output.as_deref(), |w| {
         match format {
             Format::Jsonl | Format::Json => {
@@ -613,7 +635,7 @@ fn rank(query: &str, input: &Path, top: usize, model: &ModelArg) -> Result<()> {
         ..EmbedOptions::default()
     };
     let qv = m.embed(&[query], &q)?.remove(0).vector;
-    let dv = embed_items(&m, &docs, &d)?;
+    let dv = embed_items(&m, &docs, &d, false)?;
     let mut scored: Vec<(f64, usize)> = dv
         .iter()
         .enumerate()

@@ -1,24 +1,26 @@
 //! Cosines of our vectors with sentence-transformers' and llama.cpp's on the reference
 //! corpus, as a Markdown table (the source of `docs/parity.md`):
 //!
-//! `cargo run --release -p gemma-encoder --example corpus_cosines -- MODEL.gguf [--int8] [--summary]`
+//! `cargo run --release -p gemma-encoder --example corpus_cosines -- MODEL.gguf [--int8|--f32] [--summary]`
 
 use gemma_encoder::{EmbedOptions, Embedder, Precision, cosine};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let Some(path) = args.get(1) else {
-        return Err("usage: corpus_cosines MODEL.gguf [--int8] [--summary]".into());
+        return Err("usage: corpus_cosines MODEL.gguf [--int8|--f32] [--summary]".into());
     };
     let model = Embedder::open(path)?;
-    let int8 = args.iter().any(|a| a == "--int8");
+    let (precision, label) = if args.iter().any(|a| a == "--int8") {
+        (Precision::Int8Activations, " (int8 activations)")
+    } else if args.iter().any(|a| a == "--f32") {
+        (Precision::F32Activations, " (f32 activations)")
+    } else {
+        (Precision::Int16Activations, "")
+    };
     let summary = args.iter().any(|a| a == "--summary");
     let opts = EmbedOptions {
-        precision: if int8 {
-            Precision::Int8Activations
-        } else {
-            Precision::F32Activations
-        },
+        precision,
         ..EmbedOptions::default()
     };
     let corpus_path = concat!(
@@ -60,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{}{}: cosine with sentence-transformers min {min:.6}, mean {mean:.6} ({} texts, {tokens} tokens, {:.0} tokens/s)",
         path.rsplit('/').next().unwrap_or(path),
-        if int8 { " (int8 activations)" } else { "" },
+        label,
         out.len(),
         tokens as f64 / secs
     );

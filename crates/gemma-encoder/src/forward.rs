@@ -4,8 +4,7 @@
 //! Every value a text gets depends on that text alone, computed in a fixed order, so
 //! results are the same alone or in any batch, in any order, on any thread count.
 
-use ggml_quant::kernels::{axpy_f32_strided, dot_f32_strided};
-use ggml_quant::{Activations, matmul_with};
+use ggml_quant::{Activations, PackedMatrix, matmul_with};
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind};
@@ -108,7 +107,6 @@ pub(crate) fn encode(
 
     let q_dim = hp.n_head * hd;
     let kv_dim = hp.n_head_kv * hd;
-    let group = hp.n_head / hp.n_head_kv;
     let half_window = hp.sliding_window / 2;
     let q_scale = 1.0 / (hd as f32).sqrt();
     // Each token's position within its own text.
@@ -142,39 +140,35 @@ pub(crate) fn encode(
 
         // Attention within each text; a sliding layer sees keys within ±window/2.
         let mut attn = vec![0f32; total * q_dim];
-        attn.par_chunks_mut(q_dim)
-            .enumerate()
-            .for_each(|(gi, out)| {
-                let text = starts.partition_point(|&s| s <= gi) - 1;
-                let (t0, len) = (starts[text], tokens[text].len());
-                let i = gi - t0;
-                let (lo, hi) = if sliding {
-                    (
-                        i.saturating_sub(half_window),
-                        (i + half_window + 1).min(len),
-                    )
-                } else {
-                    (0, len)
-                };
-                let mut scores = vec![0f32; hi - lo];
-                for h in 0..hp.n_head {
-                    let kvh = h / group;
-                    let qh = &q[gi * q_dim + h * hd..gi * q_dim + (h + 1) * hd];
-                    let keys = &k[(t0 + lo) * kv_dim + kvh * hd..];
-                    dot_f32_strided(qh, keys, kv_dim, &mut scores);
-                    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-                    let mut sum = 0f64;
-                    for s in scores.iter_mut() {
-                        *s = (*s - max).exp();
-                        sum += f64::from(*s);
-                    }
-                    let inv = (1.0 / sum) as f32;
-                    scores.iter_mut().for_each(|s| *s *= inv);
-                    let o = &mut out[h * hd..(h + 1) * hd];
-                    o.iter_mut().for_each(|v| *v = 0.0);
-                    axpy_f32_strided(&scores, &v[(t0 + lo) * kv_dim + kvh * hd..], kv_dim, o);
-                }
-            });
+        let shape = AttnShape {
+            n_head: hp.n_head,
+            n_head_kv: hp.n_head_kv,
+            head_dim: hd,
+            half_window: sliding.then_some(half_window),
+        };
+        // Tasks: blocks of queries of one text, in batch order, each owning its rows.
+        let mut tasks = Vec::new();
+        let mut rest = attn.as_mut_slice();
+        for (text, toks) in tokens.iter().enumerate() {
+            for i0 in (0..toks.len()).step_by(Q_BLOCK) {
+                let i1 = (i0 + Q_BLOCK).min(toks.len());
+                let (mine, tail) = rest.split_at_mut((i1 - i0) * q_dim);
+                rest = tail;
+                tasks.push((starts[text], toks.len(), i0..i1, mine));
+            }
+        }
+        tasks.into_par_iter().for_each(|(t0, len, queries, out)| {
+            let n = t0 * kv_dim;
+            let end = (t0 + len) * kv_dim;
+            attend(
+                &shape,
+                &q[(t0 + queries.start) * q_dim..(t0 + queries.end) * q_dim],
+                &k[n..end],
+                &v[n..end],
+                queries,
+                out,
+            );
+        });
         let mut a = linear(model, &layer.o, &attn, act)?;
         rms_norm_rows(&mut a, &layer.post_attn_norm, hp.eps);
         x.par_iter_mut().zip(&a).for_each(|(x, a)| *x += a);
@@ -192,6 +186,88 @@ pub(crate) fn encode(
     }
     rms_norm_rows(&mut x, &model.output_norm, hp.eps);
     Ok(x)
+}
+
+/// Queries per attention task: a task packs its keys and values once for them.
+const Q_BLOCK: usize = 64;
+
+/// What attention needs to know of the model.
+struct AttnShape {
+    n_head: usize,
+    n_head_kv: usize,
+    head_dim: usize,
+    /// On sliding layers, how far a query sees on each side.
+    half_window: Option<usize>,
+}
+
+/// Attention of the queries `queries` (positions within one text; `q` holds their rows)
+/// over the text's keys `k` and values `v` (all its rows), into `out`. Scores are one
+/// product of the query block with the keys in reach, a softmax per row (the sum in
+/// f64), and one product with the values; masked keys get weight 0 exactly, so a
+/// query's result does not depend on the block it was computed in.
+fn attend(
+    s: &AttnShape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    queries: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    let hd = s.head_dim;
+    let (q_dim, kv_dim) = (s.n_head * hd, s.n_head_kv * hd);
+    let len = k.len() / kv_dim;
+    let nq = queries.len();
+    let group = s.n_head / s.n_head_kv;
+    let reach = |i: usize| match s.half_window {
+        Some(w) => (i.saturating_sub(w), (i + w + 1).min(len)),
+        None => (0, len),
+    };
+    let lo = reach(queries.start).0;
+    let hi = reach(queries.end - 1).1;
+    let n_keys = hi - lo;
+    let mut qbuf = vec![0f32; group * nq * hd];
+    let mut scores = vec![0f32; group * nq * n_keys];
+    let mut o = vec![0f32; group * nq * hd];
+    for kvh in 0..s.n_head_kv {
+        let keys = PackedMatrix::from_rows(&k[lo * kv_dim + kvh * hd..], n_keys, hd, kv_dim);
+        let values = PackedMatrix::from_columns(&v[lo * kv_dim + kvh * hd..], hd, n_keys, kv_dim);
+        // The query rows of the heads that share this K/V head, head-major.
+        for j in 0..group {
+            let h = kvh * group + j;
+            for i in 0..nq {
+                qbuf[(j * nq + i) * hd..(j * nq + i + 1) * hd]
+                    .copy_from_slice(&q[i * q_dim + h * hd..i * q_dim + (h + 1) * hd]);
+            }
+        }
+        keys.mul(&qbuf, &mut scores, n_keys);
+        for (row, p) in scores.chunks_exact_mut(n_keys).enumerate() {
+            let (a, b) = reach(queries.start + row % nq);
+            let (a, b) = (a - lo, b - lo);
+            p[..a].iter_mut().for_each(|x| *x = 0.0);
+            p[b..].iter_mut().for_each(|x| *x = 0.0);
+            softmax(&mut p[a..b]);
+        }
+        values.mul(&scores, &mut o, hd);
+        for j in 0..group {
+            let h = kvh * group + j;
+            for i in 0..nq {
+                out[i * q_dim + h * hd..i * q_dim + (h + 1) * hd]
+                    .copy_from_slice(&o[(j * nq + i) * hd..(j * nq + i + 1) * hd]);
+            }
+        }
+    }
+}
+
+/// `p = exp(p - max) / sum`, the sum in f64.
+fn softmax(p: &mut [f32]) {
+    let max = p.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    let mut sum = 0f64;
+    for s in p.iter_mut() {
+        *s = (*s - max).exp();
+        sum += f64::from(*s);
+    }
+    let inv = (1.0 / sum) as f32;
+    p.iter_mut().for_each(|s| *s *= inv);
 }
 
 /// Mean over a text's token rows.

@@ -177,8 +177,8 @@ fn read_model(g: &Gguf<'_>, bytes: &[u8]) -> Result<Parts, Error> {
         && hp.n_embd > 0
         && hp.n_head > 0
         && hp.n_head_kv > 0
-        && hp.n_head % hp.n_head_kv == 0
-        && hp.head_dim % 2 == 0
+        && hp.n_head.is_multiple_of(hp.n_head_kv)
+        && hp.head_dim.is_multiple_of(2)
         && hp.head_dim > 0
         && hp.n_ctx > 2
         && hp.eps > 0.0

@@ -65,6 +65,15 @@ fn dispatch<Op: WithSimd>(op: Op) -> Op::Output {
     }
 }
 
+/// The path in force on the calling thread: the one [`with_path`] forced, else the
+/// process-wide choice.
+pub(crate) fn path() -> &'static str {
+    match FORCED.with(|f| f.get()) {
+        Some((_, name)) => name,
+        None => chosen().1,
+    }
+}
+
 /// Every kernel path this CPU can run, best first (`avx512`, `avx2`, `neon`, `scalar`).
 pub fn available_paths() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = ["avx512", "avx2", "neon"]
@@ -127,34 +136,6 @@ fn dot_f32_body(a: &[f32], b: &[f32]) -> f32 {
         acc[i] = x.mul_add(*y, acc[i]);
     }
     reduce16(acc)
-}
-
-/// [`dot_f32_body`] of `R` weight rows with `T` token rows at once: each loaded chunk
-/// serves `R * T` products. Every result is bit-identical with the one-pair version.
-#[inline(always)]
-fn dot_f32_block<const R: usize, const T: usize>(w: [&[f32]; R], x: [&[f32]; T]) -> [[f32; T]; R] {
-    let n = w[0].len();
-    let mut acc = [[[0f32; 16]; T]; R];
-    let full = n / 16 * 16;
-    for c in (0..full).step_by(16) {
-        for r in 0..R {
-            let wc = &w[r][c..c + 16];
-            for t in 0..T {
-                let xc = &x[t][c..c + 16];
-                for i in 0..16 {
-                    acc[r][t][i] = wc[i].mul_add(xc[i], acc[r][t][i]);
-                }
-            }
-        }
-    }
-    for r in 0..R {
-        for t in 0..T {
-            for (i, j) in (full..n).enumerate() {
-                acc[r][t][i] = w[r][j].mul_add(x[t][j], acc[r][t][i]);
-            }
-        }
-    }
-    acc.map(|row| row.map(reduce16))
 }
 
 /// `sum_b wd[b] * xd[b] * sum_j wq[b][j] * xq[b][j]`, as `ggml_vec_dot_q8_0_q8_0`:
@@ -249,93 +230,6 @@ pub(crate) fn tile_i8(
     dispatch(Op(wq, wd, xq, xd, bpr, out))
 }
 
-/// `out[r * n_tokens + t] = dot(w[r], x[t])` for f32 rows of length `cols`; one dispatch.
-pub(crate) fn tile_f32(w: &[f32], x: &[f32], cols: usize, out: &mut [f32]) {
-    struct Op<'a>(&'a [f32], &'a [f32], usize, &'a mut [f32]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, _simd: S) {
-            let Op(w, x, cols, out) = self;
-            let n_tokens = x.len() / cols;
-            let n_rows = out.len() / n_tokens.max(1);
-            // Pairs of rows against four tokens at a time; then what is left over.
-            let mut r = 0;
-            while r + 2 <= n_rows {
-                let ws = [0, 1].map(|k| &w[(r + k) * cols..(r + k + 1) * cols]);
-                let mut t = 0;
-                while t + 4 <= n_tokens {
-                    let xs = [0, 1, 2, 3].map(|k| &x[(t + k) * cols..(t + k + 1) * cols]);
-                    let v = dot_f32_block::<2, 4>(ws, xs);
-                    for k in 0..2 {
-                        out[(r + k) * n_tokens + t..(r + k) * n_tokens + t + 4]
-                            .copy_from_slice(&v[k]);
-                    }
-                    t += 4;
-                }
-                for t in t..n_tokens {
-                    for k in 0..2 {
-                        out[(r + k) * n_tokens + t] =
-                            dot_f32_body(ws[k], &x[t * cols..(t + 1) * cols]);
-                    }
-                }
-                r += 2;
-            }
-            for (r, out_row) in out.chunks_mut(n_tokens).enumerate().skip(r) {
-                let wr = &w[r * cols..(r + 1) * cols];
-                let mut t = 0;
-                while t + 4 <= n_tokens {
-                    let xs = [0, 1, 2, 3].map(|k| &x[(t + k) * cols..(t + k + 1) * cols]);
-                    out_row[t..t + 4].copy_from_slice(&dot_f32_block::<1, 4>([wr], xs)[0]);
-                    t += 4;
-                }
-                for (t, o) in out_row.iter_mut().enumerate().skip(t) {
-                    *o = dot_f32_body(wr, &x[t * cols..(t + 1) * cols]);
-                }
-            }
-        }
-    }
-    dispatch(Op(w, x, cols, out))
-}
-
-/// `out[j] = dot(q, rows[j * stride .. j * stride + q.len()])` for every `j < out.len()`:
-/// a query against many keys, one dispatch.
-pub fn dot_f32_strided(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
-    struct Op<'a>(&'a [f32], &'a [f32], usize, &'a mut [f32]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, _simd: S) {
-            let Op(q, rows, stride, out) = self;
-            for (j, o) in out.iter_mut().enumerate() {
-                *o = dot_f32_body(q, &rows[j * stride..j * stride + q.len()]);
-            }
-        }
-    }
-    dispatch(Op(q, rows, stride, out))
-}
-
-/// `out += sum_j p[j] * rows[j * stride .. j * stride + out.len()]`, accumulated in `j`
-/// order with fused multiply-adds; one dispatch.
-pub fn axpy_f32_strided(p: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
-    struct Op<'a>(&'a [f32], &'a [f32], usize, &'a mut [f32]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, _simd: S) {
-            let Op(p, rows, stride, out) = self;
-            let n = out.len();
-            for (j, &pj) in p.iter().enumerate() {
-                let v = &rows[j * stride..j * stride + n];
-                for (o, v) in out.iter_mut().zip(v) {
-                    *o = pj.mul_add(*v, *o);
-                }
-            }
-        }
-    }
-    dispatch(Op(p, rows, stride, out))
-}
-
 /// ggml's x86 `quantize_row_q8_0`: per block, `d = amax / 127` (stored as f16), quants
 /// `round_half_even(x * 127 / amax)`.
 pub(crate) fn quantize_q8_0_x86(x: &[f32], q: &mut [[i8; QK8_0]], d: &mut [f32]) {
@@ -347,6 +241,19 @@ pub(crate) fn quantize_q8_0_x86(x: &[f32], q: &mut [[i8; QK8_0]], d: &mut [f32])
             *o = (v * id).round_ties_even() as i8;
         }
     }
+}
+
+/// [`crate::gemm::quantize_i16_body`] compiled for the path in force.
+pub(crate) fn quantize_i16(x: &[f32], q: &mut [i16], d: &mut [f32]) {
+    struct Op<'a>(&'a [f32], &'a mut [i16], &'a mut [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) {
+            crate::gemm::quantize_i16_body(self.0, self.1, self.2)
+        }
+    }
+    dispatch(Op(x, q, d))
 }
 
 #[cfg(test)]
@@ -409,13 +316,6 @@ mod tests {
             let b = values(n, seed.wrapping_mul(3));
             let scalar = with_path("scalar", || dot_f32(&a, &b)).unwrap();
             let cols = 64;
-            let w = values(rows * cols, seed ^ 5);
-            let x = values(tokens * cols, seed ^ 9);
-            let tile = |path| with_path(path, || {
-                let mut out = vec![0f32; rows * tokens];
-                tile_f32(&w, &x, cols, &mut out);
-                out
-            });
             let mut q = vec![[0i8; QK8_0]; (rows + tokens) * 2];
             let mut d = vec![0f32; (rows + tokens) * 2];
             quantize_q8_0_x86(&values((rows + tokens) * cols, seed ^ 77), &mut q, &mut d);
@@ -428,7 +328,6 @@ mod tests {
             });
             for path in available_paths() {
                 proptest::prop_assert_eq!(with_path(path, || dot_f32(&a, &b)).unwrap().to_bits(), scalar.to_bits(), "{}", path);
-                proptest::prop_assert_eq!(tile(path), tile("scalar"), "{}", path);
                 proptest::prop_assert_eq!(tile8(path), tile8("scalar"), "{}", path);
             }
         }

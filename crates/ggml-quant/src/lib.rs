@@ -23,18 +23,22 @@
 //! let back = dequantize_row(QuantType::Q8_0, &bytes, row.len()).unwrap();
 //! assert!(row.iter().zip(&back).all(|(a, b)| (a - b).abs() < 0.02));
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod arch;
 pub mod blocks;
 mod error;
 mod float;
+mod gemm;
 pub mod kernels;
 mod legacy;
 pub mod matmul;
 
+pub use arch::kernel_i16_name;
 pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK4_0, QK8_0};
 pub use error::Error;
 pub use float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+pub use gemm::PackedMatrix;
 pub use kernels::{SIMD_ENV, available_paths, simd_path, with_path};
 pub use matmul::{Activations, Matrix, matmul, matmul_with};
 
@@ -76,7 +80,7 @@ impl QuantType {
 
     /// Bytes taken by `n` values, or an error when `n` is not a whole number of blocks.
     pub fn row_bytes(self, n: usize) -> Result<usize, Error> {
-        if n % self.block_size() != 0 {
+        if !n.is_multiple_of(self.block_size()) {
             return Err(Error::NotBlockMultiple {
                 quant: self,
                 n,

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use crate::blocks::{BlockQ4_0, BlockQ5_0, BlockQ8_0, QK8_0};
 use crate::error::Error;
+use crate::gemm::{PackedF32, PackedI16, gemm_f32, gemm_i16};
 use crate::kernels;
 use crate::{QuantType, dequantize_row};
 
@@ -95,7 +96,10 @@ pub enum Activations {
     /// The weight type's scheme (ggml's): Q8_0 activations for Q8_0, Q4_0, Q5_0.
     #[default]
     Native,
-    /// Always f32 activations against widened weights: slower, closer to the f32 model.
+    /// int16 activations by blocks of 32 for Q8_0, Q4_0, Q5_0 weights (exact integer
+    /// block sums, 256 times finer than Q8_0 activations); f32 for the other types.
+    Int16,
+    /// Always f32 activations against widened weights: slowest, closest to the f32 model.
     F32,
 }
 
@@ -113,7 +117,7 @@ pub fn matmul_with(
     act: Activations,
 ) -> Result<(), Error> {
     let (rows, cols) = (w.rows, w.cols);
-    if cols == 0 || x.len() % cols != 0 {
+    if cols == 0 || !x.len().is_multiple_of(cols) {
         return Err(Error::Shape(format!(
             "activations of {} values are not rows of {cols}",
             x.len()
@@ -129,68 +133,66 @@ pub fn matmul_with(
     if n_tokens == 0 || rows == 0 {
         return Ok(());
     }
+    let int8_family = matches!(w.quant, QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0);
+    match act {
+        Activations::Native if int8_family => matmul_i8(w, x, y),
+        Activations::Int16 if int8_family => {
+            let packed = PackedI16::pack(rows, cols, |r, q, d| unpack_q8(w, r, q, d));
+            gemm_i16(&packed, rows, x, y);
+        }
+        _ => {
+            let packed = PackedF32::pack(rows, cols, |r, out| {
+                out.copy_from_slice(&w.row_f32(r)?);
+                Ok(())
+            })?;
+            gemm_f32(&packed, rows, x, y);
+        }
+    }
+    Ok(())
+}
+
+/// ggml's scheme: Q8_0 activations, exact int8 block sums.
+fn matmul_i8(w: &Matrix<'_>, x: &[f32], y: &mut [f32]) {
+    let (rows, cols) = (w.rows, w.cols);
+    let n_tokens = x.len() / cols;
     // Output computed row-major by weight row (each task owns whole rows), then
     // transposed to token-major.
     let mut yt = vec![0f32; rows * n_tokens];
     let threads = rayon::current_num_threads().max(1);
     let rows_per_task = rows.div_ceil(threads * 8).max(4);
-    match w.quant {
-        QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0 if act == Activations::Native => {
-            let xq = quantize_activations_q8_0(x, cols)?;
-            let bpr = cols / QK8_0;
-            yt.par_chunks_mut(rows_per_task * n_tokens)
-                .enumerate()
-                .for_each(|(task, out)| {
-                    let r0 = task * rows_per_task;
-                    let n_rows = out.len() / n_tokens;
-                    let mut wq = vec![[0i8; QK8_0]; n_rows * bpr];
-                    let mut wd = vec![0f32; n_rows * bpr];
-                    for i in 0..n_rows {
-                        let b = i * bpr..(i + 1) * bpr;
-                        unpack_q8(w, r0 + i, &mut wq[b.clone()], &mut wd[b]);
-                    }
-                    // Token tiles: a tile's activations stay in cache while the rows pass.
-                    for t0 in (0..n_tokens).step_by(TOKEN_TILE) {
-                        let t1 = (t0 + TOKEN_TILE).min(n_tokens);
-                        let mut tile = vec![0f32; n_rows * (t1 - t0)];
-                        kernels::tile_i8(
-                            &wq,
-                            &wd,
-                            &xq.qs[t0 * bpr..t1 * bpr],
-                            &xq.d[t0 * bpr..t1 * bpr],
-                            bpr,
-                            &mut tile,
-                        );
-                        scatter_tile(&tile, out, n_tokens, t0..t1);
-                    }
-                });
-        }
-        _ => {
-            yt.par_chunks_mut(rows_per_task * n_tokens)
-                .enumerate()
-                .try_for_each(|(task, out)| -> Result<(), Error> {
-                    let r0 = task * rows_per_task;
-                    let n_rows = out.len() / n_tokens;
-                    let mut wf = Vec::with_capacity(n_rows * cols);
-                    for i in 0..n_rows {
-                        wf.extend(w.row_f32(r0 + i)?);
-                    }
-                    for t0 in (0..n_tokens).step_by(TOKEN_TILE) {
-                        let t1 = (t0 + TOKEN_TILE).min(n_tokens);
-                        let mut tile = vec![0f32; n_rows * (t1 - t0)];
-                        kernels::tile_f32(&wf, &x[t0 * cols..t1 * cols], cols, &mut tile);
-                        scatter_tile(&tile, out, n_tokens, t0..t1);
-                    }
-                    Ok(())
-                })?;
-        }
-    }
+    let xq = quantize_activations_q8_0(x);
+    let bpr = cols / QK8_0;
+    yt.par_chunks_mut(rows_per_task * n_tokens)
+        .enumerate()
+        .for_each(|(task, out)| {
+            let r0 = task * rows_per_task;
+            let n_rows = out.len() / n_tokens;
+            let mut wq = vec![[0i8; QK8_0]; n_rows * bpr];
+            let mut wd = vec![0f32; n_rows * bpr];
+            for i in 0..n_rows {
+                let b = i * bpr..(i + 1) * bpr;
+                unpack_q8(w, r0 + i, &mut wq[b.clone()], &mut wd[b]);
+            }
+            // Token tiles: a tile's activations stay in cache while the rows pass.
+            for t0 in (0..n_tokens).step_by(TOKEN_TILE) {
+                let t1 = (t0 + TOKEN_TILE).min(n_tokens);
+                let mut tile = vec![0f32; n_rows * (t1 - t0)];
+                kernels::tile_i8(
+                    &wq,
+                    &wd,
+                    &xq.qs[t0 * bpr..t1 * bpr],
+                    &xq.d[t0 * bpr..t1 * bpr],
+                    bpr,
+                    &mut tile,
+                );
+                scatter_tile(&tile, out, n_tokens, t0..t1);
+            }
+        });
     for (r, col) in yt.chunks_exact(n_tokens).enumerate() {
         for (t, v) in col.iter().enumerate() {
             y[t * rows + r] = *v;
         }
     }
-    Ok(())
 }
 
 /// Copies a tile (rows of the tokens `tokens`) into the rows of `out`, which hold
@@ -209,8 +211,7 @@ struct QuantizedRows {
 }
 
 /// ggml's x86 `quantize_row_q8_0` over every row.
-fn quantize_activations_q8_0(x: &[f32], cols: usize) -> Result<QuantizedRows, Error> {
-    QuantType::Q8_0.row_bytes(cols)?;
+fn quantize_activations_q8_0(x: &[f32]) -> QuantizedRows {
     let n_blocks = x.len() / QK8_0;
     let mut qs = vec![[0i8; QK8_0]; n_blocks];
     let mut d = vec![0f32; n_blocks];
@@ -218,7 +219,7 @@ fn quantize_activations_q8_0(x: &[f32], cols: usize) -> Result<QuantizedRows, Er
         .zip(d.par_chunks_mut(1024))
         .zip(x.par_chunks(1024 * QK8_0))
         .for_each(|((q, d), x)| kernels::quantize_q8_0_x86(x, q, d));
-    Ok(QuantizedRows { qs, d })
+    QuantizedRows { qs, d }
 }
 
 /// Weight row `r` as int8 blocks and f32 scales, whatever its 32-value format.
@@ -315,6 +316,12 @@ mod tests {
             let mut y = vec![0f32; n_tok * n_rows];
             matmul(&w, &x, &mut y).unwrap();
             let want = reference(&w, &x);
+            // int16 activations: within 2^-15 of each block's largest value.
+            let mut y16 = vec![0f32; n_tok * n_rows];
+            matmul_with(&w, &x, &mut y16, Activations::Int16).unwrap();
+            for (a, b) in y16.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-3, "{q:?} int16: {a} vs {b}");
+            }
             // Activation quantization to Q8_0 costs about 1/254 of each term's size.
             let tol = if matches!(q, QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0) {
                 0.05
@@ -334,6 +341,8 @@ mod tests {
         for (q, act) in [
             (QuantType::Q8_0, Activations::Native),
             (QuantType::Q8_0, Activations::F32),
+            (QuantType::Q8_0, Activations::Int16),
+            (QuantType::Q4_0, Activations::Int16),
             (QuantType::F16, Activations::Native),
         ] {
             let data: Vec<u8> = wf

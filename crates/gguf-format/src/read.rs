@@ -194,13 +194,13 @@ impl<'a> Cursor<'a> {
             Some(size) => {
                 // len * size <= remaining, checked by `count`.
                 let bytes = self.take(len * size as u64)?;
-                if elem == ValueType::Bool {
-                    if let Some(i) = bytes.iter().position(|&b| b > 1) {
-                        return Err(Error::at(
-                            ErrorKind::InvalidBool(bytes[i]),
-                            (start + i) as u64,
-                        ));
-                    }
+                if elem == ValueType::Bool
+                    && let Some(i) = bytes.iter().position(|&b| b > 1)
+                {
+                    return Err(Error::at(
+                        ErrorKind::InvalidBool(bytes[i]),
+                        (start + i) as u64,
+                    ));
                 }
             }
             None => {

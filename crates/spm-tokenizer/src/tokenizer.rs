@@ -227,11 +227,10 @@ impl Tokenizer {
         for id in 0..n {
             let mut prev = None;
             for c in vocab.text(id).chars() {
-                if c == '\u{2581}' {
-                    if let Some(p) = prev.filter(|&p| p != '\u{2581}' && !joins_space.contains(&p))
-                    {
-                        joins_space.push(p);
-                    }
+                if c == '\u{2581}'
+                    && let Some(p) = prev.filter(|&p| p != '\u{2581}' && !joins_space.contains(&p))
+                {
+                    joins_space.push(p);
                 }
                 prev = Some(c);
             }
@@ -449,11 +448,11 @@ impl Tokenizer {
                     Some(n) => node = n,
                     None => break,
                 }
-                if let Some(i) = self.trie.terminal[node] {
-                    if parse_special || !self.special_needs_parse[i as usize] {
-                        present[i as usize] = true;
-                        any = true;
-                    }
+                if let Some(i) = self.trie.terminal[node]
+                    && (parse_special || !self.special_needs_parse[i as usize])
+                {
+                    present[i as usize] = true;
+                    any = true;
                 }
             }
         }

@@ -326,10 +326,9 @@ proptest::proptest! {
     fn hf_tokenizer_agrees_on_generated_text(
         s in "([a-zA-Z]{1,8}|[ \t\n]{1,5}|[\u{2581}]{1,2}|[αβγδ]{1,3}|[你好世界]{1,3}|[🧪🎉👩‍🔬]|<bos>|<eos>|<unused7>|<start_of_turn>|[<>/\\[\\]]|\\PC){0,20}"
     ) {
-        if let (Some(tok), Some(_)) = (gemma(), hf()) {
-            if let Err(e) = check_against_hf(tok, &s) {
+        if let (Some(tok), Some(_)) = (gemma(), hf())
+            && let Err(e) = check_against_hf(tok, &s) {
                 return Err(proptest::test_runner::TestCaseError::fail(e));
             }
-        }
     }
 }

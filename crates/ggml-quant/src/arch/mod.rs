@@ -1,0 +1,54 @@
+//! The kernels of [`crate::gemm`] per instruction set, and the one safe place that picks
+//! them. The portable (scalar) kernels live in `gemm.rs` and define the arithmetic; each
+//! module here is a thin translation of them to one instruction set, tested against them
+//! bit for bit (`tests` below and `tests/quant.rs`).
+//!
+//! The choice follows the kernel path in force ([`crate::simd_path`], or the one forced
+//! with [`crate::with_path`] / `GGML_QUANT_SIMD`): `avx512` uses AVX-512 with VNNI
+//! (`vpdpwssd`) when the CPU has it and AVX-512BW (`vpmaddwd`) otherwise; `avx2` uses
+//! AVX2+FMA; anything else uses the portable kernels.
+
+use crate::gemm::{self, Tile};
+use crate::kernels;
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_64;
+
+/// An int16 kernel: (panel weights, panel scales, blocks, token quants, token scales,
+/// tokens) -> tile.
+pub(crate) type KernelI16 = fn(&[i16], &[f32], usize, &[i16], &[f32], usize) -> Tile;
+/// An f32 kernel: (panel weights, cols, tokens, token count) -> tile.
+pub(crate) type KernelF32 = fn(&[f32], usize, &[f32], usize) -> Tile;
+
+/// The int16 kernel for the path in force on this thread.
+pub(crate) fn kernel_i16() -> KernelI16 {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = x86_64::kernel_i16(kernels::path()) {
+        return k;
+    }
+    gemm::kernel_i16_scalar
+}
+
+/// The f32 kernel for the path in force on this thread.
+pub(crate) fn kernel_f32() -> KernelF32 {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = x86_64::kernel_f32(kernels::path()) {
+        return k;
+    }
+    gemm::kernel_f32_scalar
+}
+
+/// [`gemm::quantize_i16_body`] compiled for the path in force.
+pub(crate) fn quantize_i16(x: &[f32], q: &mut [i16], d: &mut [f32]) {
+    kernels::quantize_i16(x, q, d)
+}
+
+/// The name of the int16 kernel the path in force uses (benchmarks report it).
+pub fn kernel_i16_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(n) = x86_64::kernel_i16_name(kernels::path()) {
+        return n;
+    }
+    "scalar"
+}

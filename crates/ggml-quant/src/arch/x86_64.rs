@@ -1,0 +1,333 @@
+//! x86-64 translations of the portable kernels in `gemm.rs`: AVX-512 (with VNNI's
+//! `vpdpwssd`, or AVX-512BW's `vpmaddwd` + `vpaddd`) and AVX2+FMA.
+//!
+//! Each `unsafe fn` needs its target features; the safe wrappers returned by
+//! [`kernel_i16`] and [`kernel_f32`] are handed out only after the CPU was checked for
+//! them, and check every slice length the kernel reads.
+
+// Register arrays are indexed by token and group; iterators would hide that.
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+
+use crate::arch::{KernelF32, KernelI16};
+use crate::gemm::{BLOCK_I16, GROUP, MR, PANEL, Tile};
+
+fn has_avx512() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
+}
+
+fn has_vnni() -> bool {
+    has_avx512() && is_x86_feature_detected!("avx512vnni")
+}
+
+fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+pub(super) fn kernel_i16(path: &str) -> Option<KernelI16> {
+    match path {
+        "avx512" if has_vnni() => Some(i16_avx512_vnni),
+        "avx512" if has_avx512() => Some(i16_avx512bw),
+        "avx512" | "avx2" if has_avx2() => Some(i16_avx2),
+        _ => None,
+    }
+}
+
+pub(super) fn kernel_i16_name(path: &str) -> Option<&'static str> {
+    match path {
+        "avx512" if has_vnni() => Some("avx512-vnni"),
+        "avx512" if has_avx512() => Some("avx512bw"),
+        "avx512" | "avx2" if has_avx2() => Some("avx2"),
+        _ => None,
+    }
+}
+
+pub(super) fn kernel_f32(path: &str) -> Option<KernelF32> {
+    match path {
+        "avx512" if has_avx512() => Some(f32_avx512),
+        "avx512" | "avx2" if has_avx2() => Some(f32_avx2),
+        _ => None,
+    }
+}
+
+/// Panics unless the slices hold what a kernel call reads.
+fn check_i16(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize) {
+    assert!(m <= MR);
+    assert!(w.len() >= 2 * blocks * BLOCK_I16 && d.len() >= 2 * blocks * GROUP);
+    assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
+}
+
+fn check_f32(w: &[f32], cols: usize, x: &[f32], m: usize) {
+    assert!(m <= MR);
+    assert!(w.len() >= 2 * cols * GROUP && x.len() >= m * cols);
+}
+
+/// Expands `$body` with `$m` bound to the const token count `m` (1..=MR).
+macro_rules! by_m {
+    ($m:expr, $f:ident, $($arg:expr),*) => {
+        match $m {
+            0 => [[0f32; PANEL]; MR],
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            _ => $f::<6>($($arg),*),
+        }
+    };
+}
+
+fn i16_avx512_vnni(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize) -> Tile {
+    check_i16(w, d, blocks, x, xd, m);
+    // SAFETY: chosen only when the CPU has AVX-512F/BW/VNNI (`kernel_i16`); the slice
+    // lengths the kernel reads were checked above.
+    unsafe { by_m!(m, i16_512_vnni, w, d, blocks, x, xd) }
+}
+
+fn i16_avx512bw(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize) -> Tile {
+    check_i16(w, d, blocks, x, xd, m);
+    // SAFETY: chosen only when the CPU has AVX-512F/BW; lengths checked above.
+    unsafe { by_m!(m, i16_512_bw, w, d, blocks, x, xd) }
+}
+
+fn i16_avx2(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize) -> Tile {
+    check_i16(w, d, blocks, x, xd, m);
+    let mut out = [[0f32; PANEL]; MR];
+    // Three tokens against one group at a time: AVX2 has 16 registers.
+    for g in 0..2 {
+        let mut t = 0;
+        while t < m {
+            let n = (m - t).min(3);
+            let (xs, xds) = (&x[t * blocks * 32..], &xd[t * blocks..]);
+            let wg = &w[g * blocks * BLOCK_I16..];
+            let dg = &d[g * blocks * GROUP..];
+            // SAFETY: chosen only when the CPU has AVX2 and FMA; the kernel reads
+            // `n` token rows from `t` and one group, within the lengths checked above.
+            let r = unsafe {
+                match n {
+                    1 => i16_256::<1>(wg, dg, blocks, xs, xds),
+                    2 => i16_256::<2>(wg, dg, blocks, xs, xds),
+                    _ => i16_256::<3>(wg, dg, blocks, xs, xds),
+                }
+            };
+            for k in 0..n {
+                out[t + k][g * GROUP..(g + 1) * GROUP].copy_from_slice(&r[k]);
+            }
+            t += n;
+        }
+    }
+    out
+}
+
+fn f32_avx512(w: &[f32], cols: usize, x: &[f32], m: usize) -> Tile {
+    check_f32(w, cols, x, m);
+    // SAFETY: chosen only when the CPU has AVX-512F; lengths checked above.
+    unsafe { by_m!(m, f32_512, w, cols, x) }
+}
+
+fn f32_avx2(w: &[f32], cols: usize, x: &[f32], m: usize) -> Tile {
+    check_f32(w, cols, x, m);
+    let mut out = [[0f32; PANEL]; MR];
+    for g in 0..2 {
+        let wg = &w[g * cols * GROUP..];
+        // SAFETY: chosen only when the CPU has AVX2 and FMA; the kernel reads `m` token
+        // rows and one group, within the lengths checked above.
+        let r = unsafe {
+            match m {
+                0 => [[0f32; GROUP]; MR],
+                1 => f32_256::<1>(wg, cols, x),
+                2 => f32_256::<2>(wg, cols, x),
+                3 => f32_256::<3>(wg, cols, x),
+                4 => f32_256::<4>(wg, cols, x),
+                5 => f32_256::<5>(wg, cols, x),
+                _ => f32_256::<6>(wg, cols, x),
+            }
+        };
+        for k in 0..m {
+            out[k][g * GROUP..(g + 1) * GROUP].copy_from_slice(&r[k]);
+        }
+    }
+    out
+}
+
+/// The int16 block loop for `M` tokens x 32 rows; `DP` is the pair dot-accumulate.
+#[inline(always)]
+unsafe fn i16_512_body<const M: usize>(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    x: &[i16],
+    xd: &[f32],
+    dp: impl Fn(__m512i, __m512i, __m512i) -> __m512i,
+) -> Tile {
+    // SAFETY: the caller guarantees the target features and the slice lengths
+    // (see the safe wrappers above); every pointer read stays within them.
+    unsafe {
+        let cols = blocks * 32;
+        let (w0, w1) = (w.as_ptr(), w.as_ptr().add(blocks * BLOCK_I16));
+        let (d0, d1) = (d.as_ptr(), d.as_ptr().add(blocks * GROUP));
+        let mut accf = [[_mm512_setzero_ps(); 2]; M];
+        for b in 0..blocks {
+            let mut acci = [[_mm512_setzero_si512(); 2]; M];
+            for p in 0..16 {
+                let off = b * BLOCK_I16 + p * 32;
+                let wa = _mm512_loadu_si512(w0.add(off).cast());
+                let wb = _mm512_loadu_si512(w1.add(off).cast());
+                for t in 0..M {
+                    let xp = x.as_ptr().add(t * cols + b * 32 + 2 * p).cast::<i32>();
+                    let xv = _mm512_set1_epi32(xp.read_unaligned());
+                    acci[t][0] = dp(acci[t][0], xv, wa);
+                    acci[t][1] = dp(acci[t][1], xv, wb);
+                }
+            }
+            let sa = _mm512_loadu_ps(d0.add(b * GROUP));
+            let sb = _mm512_loadu_ps(d1.add(b * GROUP));
+            for t in 0..M {
+                let sx = _mm512_set1_ps(*xd.get_unchecked(t * blocks + b));
+                let fa = _mm512_mul_ps(_mm512_cvtepi32_ps(acci[t][0]), sa);
+                let fb = _mm512_mul_ps(_mm512_cvtepi32_ps(acci[t][1]), sb);
+                accf[t][0] = _mm512_fmadd_ps(fa, sx, accf[t][0]);
+                accf[t][1] = _mm512_fmadd_ps(fb, sx, accf[t][1]);
+            }
+        }
+        let mut out = [[0f32; PANEL]; MR];
+        for t in 0..M {
+            _mm512_storeu_ps(out[t].as_mut_ptr(), accf[t][0]);
+            _mm512_storeu_ps(out[t].as_mut_ptr().add(GROUP), accf[t][1]);
+        }
+        out
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn i16_512_vnni<const M: usize>(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    x: &[i16],
+    xd: &[f32],
+) -> Tile {
+    // SAFETY: the caller guarantees the target features and the slice lengths
+    // (see the safe wrappers above); every pointer read stays within them.
+    unsafe {
+        i16_512_body::<M>(w, d, blocks, x, xd, |acc, a, b| {
+            _mm512_dpwssd_epi32(acc, a, b)
+        })
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn i16_512_bw<const M: usize>(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    x: &[i16],
+    xd: &[f32],
+) -> Tile {
+    // SAFETY: the caller guarantees the target features and the slice lengths
+    // (see the safe wrappers above); every pointer read stays within them.
+    unsafe {
+        i16_512_body::<M>(w, d, blocks, x, xd, |acc, a, b| {
+            _mm512_add_epi32(acc, _mm512_madd_epi16(a, b))
+        })
+    }
+}
+
+/// `M` tokens x one group of 16 rows, AVX2: each pair row of a group is two vectors
+/// (rows 0-7, rows 8-15).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn i16_256<const M: usize>(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    x: &[i16],
+    xd: &[f32],
+) -> [[f32; GROUP]; MR] {
+    // SAFETY: the caller guarantees the target features and the slice lengths
+    // (see the safe wrappers above); every pointer read stays within them.
+    unsafe {
+        let cols = blocks * 32;
+        let mut accf = [[_mm256_setzero_ps(); 2]; M];
+        for b in 0..blocks {
+            let mut acci = [[_mm256_setzero_si256(); 2]; M];
+            for p in 0..16 {
+                let wp = w.as_ptr().add(b * BLOCK_I16 + p * 32);
+                let wa = _mm256_loadu_si256(wp.cast());
+                let wb = _mm256_loadu_si256(wp.add(16).cast());
+                for t in 0..M {
+                    let xp = x.as_ptr().add(t * cols + b * 32 + 2 * p).cast::<i32>();
+                    let xv = _mm256_set1_epi32(xp.read_unaligned());
+                    acci[t][0] = _mm256_add_epi32(acci[t][0], _mm256_madd_epi16(xv, wa));
+                    acci[t][1] = _mm256_add_epi32(acci[t][1], _mm256_madd_epi16(xv, wb));
+                }
+            }
+            let sa = _mm256_loadu_ps(d.as_ptr().add(b * GROUP));
+            let sb = _mm256_loadu_ps(d.as_ptr().add(b * GROUP + 8));
+            for t in 0..M {
+                let sx = _mm256_set1_ps(*xd.get_unchecked(t * blocks + b));
+                let fa = _mm256_mul_ps(_mm256_cvtepi32_ps(acci[t][0]), sa);
+                let fb = _mm256_mul_ps(_mm256_cvtepi32_ps(acci[t][1]), sb);
+                accf[t][0] = _mm256_fmadd_ps(fa, sx, accf[t][0]);
+                accf[t][1] = _mm256_fmadd_ps(fb, sx, accf[t][1]);
+            }
+        }
+        let mut out = [[0f32; GROUP]; MR];
+        for t in 0..M {
+            _mm256_storeu_ps(out[t].as_mut_ptr(), accf[t][0]);
+            _mm256_storeu_ps(out[t].as_mut_ptr().add(8), accf[t][1]);
+        }
+        out
+    }
+}
+
+/// f32: `M` tokens x 32 rows, one fused multiply-add per product in k order.
+#[target_feature(enable = "avx512f")]
+unsafe fn f32_512<const M: usize>(w: &[f32], cols: usize, x: &[f32]) -> Tile {
+    // SAFETY: the caller guarantees the target features and the slice lengths
+    // (see the safe wrappers above); every pointer read stays within them.
+    unsafe {
+        let (w0, w1) = (w.as_ptr(), w.as_ptr().add(cols * GROUP));
+        let mut acc = [[_mm512_setzero_ps(); 2]; M];
+        for k in 0..cols {
+            let wa = _mm512_loadu_ps(w0.add(k * GROUP));
+            let wb = _mm512_loadu_ps(w1.add(k * GROUP));
+            for t in 0..M {
+                let xv = _mm512_set1_ps(*x.get_unchecked(t * cols + k));
+                acc[t][0] = _mm512_fmadd_ps(wa, xv, acc[t][0]);
+                acc[t][1] = _mm512_fmadd_ps(wb, xv, acc[t][1]);
+            }
+        }
+        let mut out = [[0f32; PANEL]; MR];
+        for t in 0..M {
+            _mm512_storeu_ps(out[t].as_mut_ptr(), acc[t][0]);
+            _mm512_storeu_ps(out[t].as_mut_ptr().add(GROUP), acc[t][1]);
+        }
+        out
+    }
+}
+
+/// f32, AVX2: `M` tokens x one group of 16 rows.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn f32_256<const M: usize>(w: &[f32], cols: usize, x: &[f32]) -> [[f32; GROUP]; MR] {
+    // SAFETY: the caller guarantees the target features and the slice lengths
+    // (see the safe wrappers above); every pointer read stays within them.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); 2]; M];
+        for k in 0..cols {
+            let wa = _mm256_loadu_ps(w.as_ptr().add(k * GROUP));
+            let wb = _mm256_loadu_ps(w.as_ptr().add(k * GROUP + 8));
+            for t in 0..M {
+                let xv = _mm256_set1_ps(*x.get_unchecked(t * cols + k));
+                acc[t][0] = _mm256_fmadd_ps(wa, xv, acc[t][0]);
+                acc[t][1] = _mm256_fmadd_ps(wb, xv, acc[t][1]);
+            }
+        }
+        let mut out = [[0f32; GROUP]; MR];
+        for t in 0..M {
+            _mm256_storeu_ps(out[t].as_mut_ptr(), acc[t][0]);
+            _mm256_storeu_ps(out[t].as_mut_ptr().add(8), acc[t][1]);
+        }
+        out
+    }
+}
