@@ -10,6 +10,7 @@ mod bench;
 mod download;
 mod fetch;
 mod llama;
+mod parity;
 mod progress;
 mod pypi;
 
@@ -47,6 +48,10 @@ commands:
         cached) on the Q8_0 model: a short text (wall, peak RSS), docs256 (tokens/s at
         llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
         of N runs (default 5), alternating; writes docs/performance.md.
+  parity [--threads N]
+        llama.cpp and ours on the corpus plus generated texts, for F32, Q8_0 and our
+        converter's F16, BF16, Q4_0: token ids must be equal; cosines per text and type.
+        Writes docs/parity.md.
   build-llama
         Build (or find cached) llama.cpp's tools and print where they are.
   check-arrows
@@ -95,6 +100,20 @@ fn main() -> Result<()> {
                 }
             }
             bench::bench(&opts)
+        }
+        Some("parity") => {
+            let threads = match args.get(1).map(String::as_str) {
+                None => 2,
+                Some("--threads") => args
+                    .get(2)
+                    .and_then(|v| v.parse().ok())
+                    .context("--threads needs a number")?,
+                Some(other) => bail!("parity: unknown option {other}\n\n{USAGE}"),
+            };
+            parity::parity(
+                &Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/parity.md"),
+                threads,
+            )
         }
         Some("build-llama") => {
             let l = llama::ensure()?;

@@ -4,6 +4,7 @@
 //! Every value a text gets depends on that text alone, computed in a fixed order, so
 //! results are the same alone or in any batch, in any order, on any thread count.
 
+use ggml_quant::kernels::{gelu_tanh_mul, softmax};
 use ggml_quant::{Activations, PackedMatrix, matmul_with};
 use rayon::prelude::*;
 
@@ -33,13 +34,6 @@ fn linear(model: &Model, t: &TensorRef, x: &[f32], act: Activations) -> Result<V
     matmul_with(&w, x, &mut y, act)
         .map_err(|e| Error::new(ErrorKind::Model, format!("{}: {e}", t.name)))?;
     Ok(y)
-}
-
-/// GELU with the tanh approximation, in f32 (as `gelu_pytorch_tanh`).
-fn gelu_tanh(x: f32) -> f32 {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    const COEF_A: f32 = 0.044_715;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
 }
 
 /// NEOX RoPE tables for positions `0..n_pos`: per position, `head_dim / 2` (cos, sin)
@@ -177,9 +171,9 @@ pub(crate) fn encode(
         rms_norm_rows(&mut f, &layer.ffn_norm, hp.eps);
         let mut g = linear(model, &layer.gate, &f, act)?;
         let u = linear(model, &layer.up, &f, act)?;
-        g.par_iter_mut()
-            .zip(&u)
-            .for_each(|(g, u)| *g = gelu_tanh(*g) * u);
+        g.par_chunks_mut(4096)
+            .zip(u.par_chunks(4096))
+            .for_each(|(g, u)| gelu_tanh_mul(g, u));
         let mut d = linear(model, &layer.down, &g, act)?;
         rms_norm_rows(&mut d, &layer.post_ffn_norm, hp.eps);
         x.par_iter_mut().zip(&d).for_each(|(x, d)| *x += d);
@@ -258,18 +252,6 @@ fn attend(
     }
 }
 
-/// `p = exp(p - max) / sum`, the sum in f64.
-fn softmax(p: &mut [f32]) {
-    let max = p.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-    let mut sum = 0f64;
-    for s in p.iter_mut() {
-        *s = (*s - max).exp();
-        sum += f64::from(*s);
-    }
-    let inv = (1.0 / sum) as f32;
-    p.iter_mut().for_each(|s| *s *= inv);
-}
-
 /// Mean over a text's token rows.
 pub(crate) fn mean_pool(rows: &[f32], n_embd: usize) -> Vec<f32> {
     let n = rows.len() / n_embd;
@@ -333,8 +315,10 @@ mod tests {
 
     #[test]
     fn gelu_matches_known_values() {
-        assert_eq!(gelu_tanh(0.0), 0.0);
-        assert!((gelu_tanh(1.0) - 0.841_192).abs() < 1e-5);
-        assert!((gelu_tanh(-3.0) + 0.003_637_4).abs() < 1e-5);
+        let mut g = [0.0f32, 1.0, -3.0];
+        gelu_tanh_mul(&mut g, &[1.0; 3]);
+        assert_eq!(g[0], 0.0);
+        assert!((g[1] - 0.841_192).abs() < 1e-5);
+        assert!((g[2] + 0.003_637_4).abs() < 1e-5);
     }
 }

@@ -19,6 +19,8 @@
 //! kernel and every SIMD kernel give the same bits, and a result does not depend on the
 //! batch, the tiling or the thread count.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::arch;
@@ -200,8 +202,10 @@ impl PackedMatrix {
                 let tile = kernel(
                     &self.inner.w[2 * panel * gw..(2 * panel + 2) * gw],
                     cols,
+                    0..cols,
                     &x[t0 * cols..(t0 + m) * cols],
                     m,
+                    &[[0f32; PANEL]; MR],
                 );
                 for (i, row) in tile.iter().enumerate().take(m) {
                     let o = (t0 + i) * y_stride + r0;
@@ -252,24 +256,28 @@ pub(crate) fn quantize_i16_body(x: &[f32], q: &mut [i16], d: &mut [f32]) {
 }
 
 /// The scalar int16 kernel: the definition every SIMD kernel reproduces bit for bit.
-/// `w`/`d` start at the panel's first group; `x` holds `m` token rows of `blocks * 32`
-/// values, `xd` their `blocks` scales each.
+/// `w`/`d` start at the panel's first group (`blocks` blocks per group); `x` holds `m`
+/// token rows of `blocks * 32` values, `xd` their `blocks` scales each. Blocks `ks` are
+/// added, in order, to the accumulators `acc`.
+#[allow(clippy::too_many_arguments)] // the kernel signature every path shares
 pub(crate) fn kernel_i16_scalar(
     w: &[i16],
     d: &[f32],
     blocks: usize,
+    ks: Range<usize>,
     x: &[i16],
     xd: &[f32],
     m: usize,
+    acc: &Tile,
 ) -> Tile {
     let cols = blocks * QK8_0;
-    let mut out = [[0f32; PANEL]; MR];
+    let mut out = *acc;
     for (t, out_t) in out.iter_mut().enumerate().take(m) {
         let xt = &x[t * cols..(t + 1) * cols];
         for (j, o) in out_t.iter_mut().enumerate() {
             let (g, i) = (j / GROUP, j % GROUP);
-            let mut acc = 0f32;
-            for b in 0..blocks {
+            let mut acc = *o;
+            for b in ks.clone() {
                 let wb = &w[(g * blocks + b) * BLOCK_I16..][..BLOCK_I16];
                 let mut s = 0i32;
                 for p in 0..QK8_0 / 2 {
@@ -285,18 +293,25 @@ pub(crate) fn kernel_i16_scalar(
     out
 }
 
-/// The scalar f32 kernel: `out[t][j] = sum_k W[j][k] * x[t][k]`, one fused multiply-add
-/// per product in k order. `w` starts at the panel's first group.
-pub(crate) fn kernel_f32_scalar(w: &[f32], cols: usize, x: &[f32], m: usize) -> Tile {
-    let mut out = [[0f32; PANEL]; MR];
+/// The scalar f32 kernel: adds `W[j][k] * x[t][k]` for `k` in `ks`, in order, one fused
+/// multiply-add each, to the accumulators `acc`. `w` starts at the panel's first group.
+pub(crate) fn kernel_f32_scalar(
+    w: &[f32],
+    cols: usize,
+    ks: Range<usize>,
+    x: &[f32],
+    m: usize,
+    acc: &Tile,
+) -> Tile {
+    let mut out = *acc;
     for (t, out_t) in out.iter_mut().enumerate().take(m) {
         let xt = &x[t * cols..(t + 1) * cols];
         for (j, o) in out_t.iter_mut().enumerate() {
             let (g, i) = (j / GROUP, j % GROUP);
             let wg = &w[g * cols * GROUP..(g + 1) * cols * GROUP];
-            let mut acc = 0f32;
-            for (k, xv) in xt.iter().enumerate() {
-                acc = wg[k * GROUP + i].mul_add(*xv, acc);
+            let mut acc = *o;
+            for k in ks.clone() {
+                acc = wg[k * GROUP + i].mul_add(xt[k], acc);
             }
             *o = acc;
         }
@@ -304,14 +319,17 @@ pub(crate) fn kernel_f32_scalar(w: &[f32], cols: usize, x: &[f32], m: usize) -> 
     out
 }
 
-/// Runs `tile(panel, t0, m)` (which returns `m <= MR` tokens from `t0` against the 32
-/// rows of `panel`) over every panel and token, writing `y[t * rows + r]`. Work is split
-/// over token chunks when there are enough tokens, otherwise over panels.
+/// Runs `tile(panel, t0, m, ks, acc)` — `m <= MR` tokens from `t0` against the 32 rows
+/// of `panel`, adding the k-chunk `ks` to `acc` — over every panel, token and k-chunk
+/// (chunks in order, so every sum keeps its order), writing `y[t * rows + r]`. A chunk
+/// of a panel's weights stays in L1 while all the tokens of a task pass over it. Work is
+/// split over token chunks when there are enough tokens, otherwise over panels.
 pub(crate) fn drive(
     rows: usize,
     n_tokens: usize,
+    k_chunks: &[Range<usize>],
     y: &mut [f32],
-    tile: impl Fn(usize, usize, usize) -> Tile + Sync,
+    tile: impl Fn(usize, usize, usize, Range<usize>, &Tile) -> Tile + Sync,
 ) {
     let panels = rows.div_ceil(PANEL);
     let threads = rayon::current_num_threads().max(1);
@@ -322,9 +340,19 @@ pub(crate) fn drive(
             y[i * rows + r0..i * rows + r0 + n].copy_from_slice(&row[..n]);
         }
     };
+    // Every micro-tile of tokens `t0..t0 + nt` against one panel, all k-chunks.
+    let panel_tiles = |panel: usize, t0: usize, nt: usize| -> Vec<Tile> {
+        let mut acc = vec![[[0f32; PANEL]; MR]; nt.div_ceil(MR)];
+        for ks in k_chunks {
+            for (i, a) in acc.iter_mut().enumerate() {
+                let ts = i * MR;
+                *a = tile(panel, t0 + ts, MR.min(nt - ts), ks.clone(), a);
+            }
+        }
+        acc
+    };
     if n_tokens >= 4 * threads * MR {
-        // Token chunks: each task owns whole output rows; a panel's packed weights stay
-        // in L2 while the chunk's tokens pass over them.
+        // Token chunks: each task owns whole output rows.
         let chunk = (n_tokens.div_ceil(2 * threads).div_ceil(MR) * MR).min(32 * MR);
         y.par_chunks_mut(chunk * rows)
             .enumerate()
@@ -332,10 +360,9 @@ pub(crate) fn drive(
                 let t0 = c * chunk;
                 let nt = yc.len() / rows;
                 for panel in 0..panels {
-                    for ts in (0..nt).step_by(MR) {
-                        let m = MR.min(nt - ts);
-                        let t = tile(panel, t0 + ts, m);
-                        put(&mut yc[ts * rows..], &t, m, panel);
+                    for (i, t) in panel_tiles(panel, t0, nt).iter().enumerate() {
+                        let ts = i * MR;
+                        put(&mut yc[ts * rows..], t, MR.min(nt - ts), panel);
                     }
                 }
             });
@@ -343,12 +370,7 @@ pub(crate) fn drive(
         // Few tokens: split the panels; each task returns its columns.
         let cols: Vec<Vec<Tile>> = (0..panels)
             .into_par_iter()
-            .map(|panel| {
-                (0..n_tokens)
-                    .step_by(MR)
-                    .map(|ts| tile(panel, ts, MR.min(n_tokens - ts)))
-                    .collect()
-            })
+            .map(|panel| panel_tiles(panel, 0, n_tokens))
             .collect();
         for (panel, tiles) in cols.iter().enumerate() {
             for (k, t) in tiles.iter().enumerate() {
@@ -359,6 +381,16 @@ pub(crate) fn drive(
     }
 }
 
+/// `0..n` in chunks of `step`.
+fn chunks(n: usize, step: usize) -> Vec<Range<usize>> {
+    (0..n).step_by(step).map(|a| a..(a + step).min(n)).collect()
+}
+
+/// int16 blocks per k-chunk: 2 groups x 8 blocks x 1 KiB = 16 KiB of weights in L1.
+const K_BLOCKS: usize = 8;
+/// f32 values per k-chunk: 2 groups x 128 x 64 B = 16 KiB.
+const K_F32: usize = 128;
+
 /// `y = x * W^T` with int16-packed weights.
 pub(crate) fn gemm_i16(p: &PackedI16, rows: usize, x: &[f32], y: &mut [f32]) {
     let cols = p.blocks * QK8_0;
@@ -367,15 +399,18 @@ pub(crate) fn gemm_i16(p: &PackedI16, rows: usize, x: &[f32], y: &mut [f32]) {
     let kernel = arch::kernel_i16();
     let gw = p.blocks * BLOCK_I16;
     let gd = p.blocks * GROUP;
-    drive(rows, n_tokens, y, |panel, t0, m| {
+    let ks = chunks(p.blocks, K_BLOCKS);
+    drive(rows, n_tokens, &ks, y, |panel, t0, m, ks, acc| {
         let g0 = panel * 2;
         kernel(
             &p.w[g0 * gw..(g0 + 2) * gw],
             &p.d[g0 * gd..(g0 + 2) * gd],
             p.blocks,
+            ks,
             &a.q[t0 * cols..(t0 + m) * cols],
             &a.d[t0 * p.blocks..(t0 + m) * p.blocks],
             m,
+            acc,
         )
     });
 }
@@ -386,13 +421,16 @@ pub(crate) fn gemm_f32(p: &PackedF32, rows: usize, x: &[f32], y: &mut [f32]) {
     let n_tokens = x.len() / cols;
     let kernel = arch::kernel_f32();
     let gw = cols * GROUP;
-    drive(rows, n_tokens, y, |panel, t0, m| {
+    let ks = chunks(cols, K_F32);
+    drive(rows, n_tokens, &ks, y, |panel, t0, m, ks, acc| {
         let g0 = panel * 2;
         kernel(
             &p.w[g0 * gw..(g0 + 2) * gw],
             cols,
+            ks,
             &x[t0 * cols..(t0 + m) * cols],
             m,
+            acc,
         )
     });
 }

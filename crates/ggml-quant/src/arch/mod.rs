@@ -8,6 +8,8 @@
 //! (`vpdpwssd`) when the CPU has it and AVX-512BW (`vpmaddwd`) otherwise; `avx2` uses
 //! AVX2+FMA; anything else uses the portable kernels.
 
+use std::ops::Range;
+
 use crate::gemm::{self, Tile};
 use crate::kernels;
 
@@ -15,11 +17,13 @@ use crate::kernels;
 #[allow(unsafe_code)]
 mod x86_64;
 
-/// An int16 kernel: (panel weights, panel scales, blocks, token quants, token scales,
-/// tokens) -> tile.
-pub(crate) type KernelI16 = fn(&[i16], &[f32], usize, &[i16], &[f32], usize) -> Tile;
-/// An f32 kernel: (panel weights, cols, tokens, token count) -> tile.
-pub(crate) type KernelF32 = fn(&[f32], usize, &[f32], usize) -> Tile;
+/// An int16 kernel: (panel weights, panel scales, blocks, blocks to add, token quants,
+/// token scales, tokens, accumulators) -> tile.
+pub(crate) type KernelI16 =
+    fn(&[i16], &[f32], usize, Range<usize>, &[i16], &[f32], usize, &Tile) -> Tile;
+/// An f32 kernel: (panel weights, cols, k to add, tokens, token count, accumulators) ->
+/// tile.
+pub(crate) type KernelF32 = fn(&[f32], usize, Range<usize>, &[f32], usize, &Tile) -> Tile;
 
 /// The int16 kernel for the path in force on this thread.
 pub(crate) fn kernel_i16() -> KernelI16 {

@@ -7,8 +7,11 @@
 
 // Register arrays are indexed by token and group; iterators would hide that.
 #![allow(clippy::needless_range_loop)]
+// A kernel takes the whole tile description; a struct would only rename the arguments.
+#![allow(clippy::too_many_arguments)]
 
 use std::arch::x86_64::*;
+use std::ops::Range;
 
 use crate::arch::{KernelF32, KernelI16};
 use crate::gemm::{BLOCK_I16, GROUP, MR, PANEL, Tile};
@@ -52,14 +55,22 @@ pub(super) fn kernel_f32(path: &str) -> Option<KernelF32> {
 }
 
 /// Panics unless the slices hold what a kernel call reads.
-fn check_i16(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize) {
-    assert!(m <= MR);
+fn check_i16(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    ks: &Range<usize>,
+    x: &[i16],
+    xd: &[f32],
+    m: usize,
+) {
+    assert!(m <= MR && ks.start <= ks.end && ks.end <= blocks);
     assert!(w.len() >= 2 * blocks * BLOCK_I16 && d.len() >= 2 * blocks * GROUP);
     assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
 }
 
-fn check_f32(w: &[f32], cols: usize, x: &[f32], m: usize) {
-    assert!(m <= MR);
+fn check_f32(w: &[f32], cols: usize, ks: &Range<usize>, x: &[f32], m: usize) {
+    assert!(m <= MR && ks.start <= ks.end && ks.end <= cols);
     assert!(w.len() >= 2 * cols * GROUP && x.len() >= m * cols);
 }
 
@@ -78,22 +89,49 @@ macro_rules! by_m {
     };
 }
 
-fn i16_avx512_vnni(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize) -> Tile {
-    check_i16(w, d, blocks, x, xd, m);
+fn i16_avx512_vnni(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    ks: Range<usize>,
+    x: &[i16],
+    xd: &[f32],
+    m: usize,
+    acc: &Tile,
+) -> Tile {
+    check_i16(w, d, blocks, &ks, x, xd, m);
     // SAFETY: chosen only when the CPU has AVX-512F/BW/VNNI (`kernel_i16`); the slice
     // lengths the kernel reads were checked above.
-    unsafe { by_m!(m, i16_512_vnni, w, d, blocks, x, xd) }
+    unsafe { by_m!(m, i16_512_vnni, w, d, blocks, ks.clone(), x, xd, acc) }
 }
 
-fn i16_avx512bw(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize) -> Tile {
-    check_i16(w, d, blocks, x, xd, m);
+fn i16_avx512bw(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    ks: Range<usize>,
+    x: &[i16],
+    xd: &[f32],
+    m: usize,
+    acc: &Tile,
+) -> Tile {
+    check_i16(w, d, blocks, &ks, x, xd, m);
     // SAFETY: chosen only when the CPU has AVX-512F/BW; lengths checked above.
-    unsafe { by_m!(m, i16_512_bw, w, d, blocks, x, xd) }
+    unsafe { by_m!(m, i16_512_bw, w, d, blocks, ks.clone(), x, xd, acc) }
 }
 
-fn i16_avx2(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize) -> Tile {
-    check_i16(w, d, blocks, x, xd, m);
-    let mut out = [[0f32; PANEL]; MR];
+fn i16_avx2(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    ks: Range<usize>,
+    x: &[i16],
+    xd: &[f32],
+    m: usize,
+    acc: &Tile,
+) -> Tile {
+    check_i16(w, d, blocks, &ks, x, xd, m);
+    let mut out = *acc;
     // Three tokens against one group at a time: AVX2 has 16 registers.
     for g in 0..2 {
         let mut t = 0;
@@ -102,13 +140,15 @@ fn i16_avx2(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize
             let (xs, xds) = (&x[t * blocks * 32..], &xd[t * blocks..]);
             let wg = &w[g * blocks * BLOCK_I16..];
             let dg = &d[g * blocks * GROUP..];
+            let init: [&[f32]; 3] =
+                [0, 1, 2].map(|k| &acc[(t + k).min(MR - 1)][g * GROUP..(g + 1) * GROUP]);
             // SAFETY: chosen only when the CPU has AVX2 and FMA; the kernel reads
             // `n` token rows from `t` and one group, within the lengths checked above.
             let r = unsafe {
                 match n {
-                    1 => i16_256::<1>(wg, dg, blocks, xs, xds),
-                    2 => i16_256::<2>(wg, dg, blocks, xs, xds),
-                    _ => i16_256::<3>(wg, dg, blocks, xs, xds),
+                    1 => i16_256::<1>(wg, dg, blocks, ks.clone(), xs, xds, init),
+                    2 => i16_256::<2>(wg, dg, blocks, ks.clone(), xs, xds, init),
+                    _ => i16_256::<3>(wg, dg, blocks, ks.clone(), xs, xds, init),
                 }
             };
             for k in 0..n {
@@ -120,28 +160,30 @@ fn i16_avx2(w: &[i16], d: &[f32], blocks: usize, x: &[i16], xd: &[f32], m: usize
     out
 }
 
-fn f32_avx512(w: &[f32], cols: usize, x: &[f32], m: usize) -> Tile {
-    check_f32(w, cols, x, m);
+fn f32_avx512(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &Tile) -> Tile {
+    check_f32(w, cols, &ks, x, m);
     // SAFETY: chosen only when the CPU has AVX-512F; lengths checked above.
-    unsafe { by_m!(m, f32_512, w, cols, x) }
+    unsafe { by_m!(m, f32_512, w, cols, ks.clone(), x, acc) }
 }
 
-fn f32_avx2(w: &[f32], cols: usize, x: &[f32], m: usize) -> Tile {
-    check_f32(w, cols, x, m);
-    let mut out = [[0f32; PANEL]; MR];
+fn f32_avx2(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &Tile) -> Tile {
+    check_f32(w, cols, &ks, x, m);
+    let mut out = *acc;
     for g in 0..2 {
         let wg = &w[g * cols * GROUP..];
+        let init: [&[f32]; MR] = std::array::from_fn(|t| &acc[t][g * GROUP..(g + 1) * GROUP]);
+        let ks = ks.clone();
         // SAFETY: chosen only when the CPU has AVX2 and FMA; the kernel reads `m` token
         // rows and one group, within the lengths checked above.
         let r = unsafe {
             match m {
                 0 => [[0f32; GROUP]; MR],
-                1 => f32_256::<1>(wg, cols, x),
-                2 => f32_256::<2>(wg, cols, x),
-                3 => f32_256::<3>(wg, cols, x),
-                4 => f32_256::<4>(wg, cols, x),
-                5 => f32_256::<5>(wg, cols, x),
-                _ => f32_256::<6>(wg, cols, x),
+                1 => f32_256::<1>(wg, cols, ks, x, init),
+                2 => f32_256::<2>(wg, cols, ks, x, init),
+                3 => f32_256::<3>(wg, cols, ks, x, init),
+                4 => f32_256::<4>(wg, cols, ks, x, init),
+                5 => f32_256::<5>(wg, cols, ks, x, init),
+                _ => f32_256::<6>(wg, cols, ks, x, init),
             }
         };
         for k in 0..m {
@@ -157,8 +199,10 @@ unsafe fn i16_512_body<const M: usize>(
     w: &[i16],
     d: &[f32],
     blocks: usize,
+    ks: Range<usize>,
     x: &[i16],
     xd: &[f32],
+    acc: &Tile,
     dp: impl Fn(__m512i, __m512i, __m512i) -> __m512i,
 ) -> Tile {
     // SAFETY: the caller guarantees the target features and the slice lengths
@@ -168,7 +212,11 @@ unsafe fn i16_512_body<const M: usize>(
         let (w0, w1) = (w.as_ptr(), w.as_ptr().add(blocks * BLOCK_I16));
         let (d0, d1) = (d.as_ptr(), d.as_ptr().add(blocks * GROUP));
         let mut accf = [[_mm512_setzero_ps(); 2]; M];
-        for b in 0..blocks {
+        for t in 0..M {
+            accf[t][0] = _mm512_loadu_ps(acc[t].as_ptr());
+            accf[t][1] = _mm512_loadu_ps(acc[t].as_ptr().add(GROUP));
+        }
+        for b in ks {
             let mut acci = [[_mm512_setzero_si512(); 2]; M];
             for p in 0..16 {
                 let off = b * BLOCK_I16 + p * 32;
@@ -191,7 +239,7 @@ unsafe fn i16_512_body<const M: usize>(
                 accf[t][1] = _mm512_fmadd_ps(fb, sx, accf[t][1]);
             }
         }
-        let mut out = [[0f32; PANEL]; MR];
+        let mut out = *acc;
         for t in 0..M {
             _mm512_storeu_ps(out[t].as_mut_ptr(), accf[t][0]);
             _mm512_storeu_ps(out[t].as_mut_ptr().add(GROUP), accf[t][1]);
@@ -205,13 +253,15 @@ unsafe fn i16_512_vnni<const M: usize>(
     w: &[i16],
     d: &[f32],
     blocks: usize,
+    ks: Range<usize>,
     x: &[i16],
     xd: &[f32],
+    acc: &Tile,
 ) -> Tile {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
-        i16_512_body::<M>(w, d, blocks, x, xd, |acc, a, b| {
+        i16_512_body::<M>(w, d, blocks, ks, x, xd, acc, |acc, a, b| {
             _mm512_dpwssd_epi32(acc, a, b)
         })
     }
@@ -222,13 +272,15 @@ unsafe fn i16_512_bw<const M: usize>(
     w: &[i16],
     d: &[f32],
     blocks: usize,
+    ks: Range<usize>,
     x: &[i16],
     xd: &[f32],
+    acc: &Tile,
 ) -> Tile {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
-        i16_512_body::<M>(w, d, blocks, x, xd, |acc, a, b| {
+        i16_512_body::<M>(w, d, blocks, ks, x, xd, acc, |acc, a, b| {
             _mm512_add_epi32(acc, _mm512_madd_epi16(a, b))
         })
     }
@@ -241,15 +293,21 @@ unsafe fn i16_256<const M: usize>(
     w: &[i16],
     d: &[f32],
     blocks: usize,
+    ks: Range<usize>,
     x: &[i16],
     xd: &[f32],
+    init: [&[f32]; 3],
 ) -> [[f32; GROUP]; MR] {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
         let cols = blocks * 32;
         let mut accf = [[_mm256_setzero_ps(); 2]; M];
-        for b in 0..blocks {
+        for t in 0..M {
+            accf[t][0] = _mm256_loadu_ps(init[t].as_ptr());
+            accf[t][1] = _mm256_loadu_ps(init[t].as_ptr().add(8));
+        }
+        for b in ks {
             let mut acci = [[_mm256_setzero_si256(); 2]; M];
             for p in 0..16 {
                 let wp = w.as_ptr().add(b * BLOCK_I16 + p * 32);
@@ -283,13 +341,23 @@ unsafe fn i16_256<const M: usize>(
 
 /// f32: `M` tokens x 32 rows, one fused multiply-add per product in k order.
 #[target_feature(enable = "avx512f")]
-unsafe fn f32_512<const M: usize>(w: &[f32], cols: usize, x: &[f32]) -> Tile {
+unsafe fn f32_512<const M: usize>(
+    w: &[f32],
+    cols: usize,
+    ks: Range<usize>,
+    x: &[f32],
+    init: &Tile,
+) -> Tile {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
         let (w0, w1) = (w.as_ptr(), w.as_ptr().add(cols * GROUP));
         let mut acc = [[_mm512_setzero_ps(); 2]; M];
-        for k in 0..cols {
+        for t in 0..M {
+            acc[t][0] = _mm512_loadu_ps(init[t].as_ptr());
+            acc[t][1] = _mm512_loadu_ps(init[t].as_ptr().add(GROUP));
+        }
+        for k in ks {
             let wa = _mm512_loadu_ps(w0.add(k * GROUP));
             let wb = _mm512_loadu_ps(w1.add(k * GROUP));
             for t in 0..M {
@@ -298,7 +366,7 @@ unsafe fn f32_512<const M: usize>(w: &[f32], cols: usize, x: &[f32]) -> Tile {
                 acc[t][1] = _mm512_fmadd_ps(wb, xv, acc[t][1]);
             }
         }
-        let mut out = [[0f32; PANEL]; MR];
+        let mut out = *init;
         for t in 0..M {
             _mm512_storeu_ps(out[t].as_mut_ptr(), acc[t][0]);
             _mm512_storeu_ps(out[t].as_mut_ptr().add(GROUP), acc[t][1]);
@@ -309,12 +377,22 @@ unsafe fn f32_512<const M: usize>(w: &[f32], cols: usize, x: &[f32]) -> Tile {
 
 /// f32, AVX2: `M` tokens x one group of 16 rows.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn f32_256<const M: usize>(w: &[f32], cols: usize, x: &[f32]) -> [[f32; GROUP]; MR] {
+unsafe fn f32_256<const M: usize>(
+    w: &[f32],
+    cols: usize,
+    ks: Range<usize>,
+    x: &[f32],
+    init: [&[f32]; MR],
+) -> [[f32; GROUP]; MR] {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
         let mut acc = [[_mm256_setzero_ps(); 2]; M];
-        for k in 0..cols {
+        for t in 0..M {
+            acc[t][0] = _mm256_loadu_ps(init[t].as_ptr());
+            acc[t][1] = _mm256_loadu_ps(init[t].as_ptr().add(8));
+        }
+        for k in ks {
             let wa = _mm256_loadu_ps(w.as_ptr().add(k * GROUP));
             let wb = _mm256_loadu_ps(w.as_ptr().add(k * GROUP + 8));
             for t in 0..M {

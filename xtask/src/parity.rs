@@ -1,0 +1,442 @@
+//! `cargo xtask parity`: llama.cpp and ours on the same texts and GGUFs. Token ids must be
+//! equal; embedding cosines are reported per text and per GGUF type; llama.cpp must load
+//! our converted GGUFs and give the vectors it gives for its own (the reference vectors
+//! in the corpus were made with llama.cpp's own files). Writes the generated part of
+//! `docs/parity.md`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::{llama, model_paths};
+
+/// Texts beyond the public corpus: what tokenizers and tools get wrong.
+const GENERATED: &[(&str, &str)] = &[
+    (
+        "gen_mixed_scripts",
+        "Привет, мир! 你好，世界。 مرحبا بالعالم. नमस्ते दुनिया। Γειά σου κόσμε. こんにちは世界",
+    ),
+    (
+        "gen_emoji",
+        "👩‍👩‍👧‍👦 a family, 🇯🇵 a flag, 🏳️‍🌈 a sequence, 1️⃣ a keycap, 🙂🙃 faces",
+    ),
+    ("gen_whitespace", "a  b   c\t\td\n\ne     f \u{3000} g\r\nh"),
+    (
+        "gen_special_text",
+        "<start_of_turn>user\nWhat is <b>bold</b>?<end_of_turn>\n<start_of_turn>model\n<unused0>",
+    ),
+    (
+        "gen_bos_eos_text",
+        "<bos>already a bos <eos> and <pad> <mask>",
+    ),
+    (
+        "gen_backslashes",
+        r"C:\new\table \n is not a newline, \t not a tab, \\ two",
+    ),
+    ("gen_trailing_newline", "ends with a newline\n"),
+    ("gen_padded", "   padded on both sides   "),
+    (
+        "gen_code",
+        "fn main() {\n    let v: Vec<u32> = (0..10).map(|x| x * x).collect();\n    println!(\"{v:?}\");\n}",
+    ),
+    (
+        "gen_numbers",
+        "3.14159 2,718 1e-9 $100.00 50% #hash @user 0x1F 2026-11-28T22:11:08Z",
+    ),
+];
+
+/// One text: id, text, and (for corpus texts) the reference vectors.
+struct Text {
+    id: String,
+    text: String,
+    st: Option<Vec<f32>>,
+    llama_ref: [Option<Vec<f32>>; 2],
+}
+
+fn vector(v: &Value) -> Option<Vec<f32>> {
+    v.as_array()
+        .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect())
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
+}
+
+fn texts(root: &Path) -> Result<Vec<Text>> {
+    let corpus: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(
+        root.join("testdata/public-corpus.json"),
+    )?)?;
+    let mut out: Vec<Text> = corpus
+        .iter()
+        .map(|e| Text {
+            id: e["id"].as_str().unwrap_or("?").to_string(),
+            text: e["text"].as_str().unwrap_or("").to_string(),
+            st: vector(&e["st"]),
+            llama_ref: [vector(&e["llama_f32"]), vector(&e["llama_q8_0"])],
+        })
+        .collect();
+    for (id, text) in GENERATED {
+        out.push(Text {
+            id: id.to_string(),
+            text: text.to_string(),
+            st: None,
+            llama_ref: [None, None],
+        });
+    }
+    // A long document just under the context: the first paragraphs of the bench text.
+    let prose = std::fs::read_to_string(root.join("testdata/bench-prose.txt"))?;
+    let long: Vec<&str> = prose.lines().take(20).collect();
+    out.push(Text {
+        id: "gen_long_document".into(),
+        text: long.join("\n"),
+        st: None,
+        llama_ref: [None, None],
+    });
+    Ok(out)
+}
+
+/// Writes `text` so that llama.cpp's `-f` reads exactly it: the tools drop one trailing
+/// newline, so a text ending in one gets one more.
+fn write_for_llama(path: &Path, text: &str) -> Result<()> {
+    let mut t = text.to_string();
+    if t.ends_with('\n') {
+        t.push('\n');
+    }
+    std::fs::write(path, t)?;
+    Ok(())
+}
+
+fn run_stdout(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Parses the first JSON array of integers in `s` (`llama-tokenize --ids` prints one).
+fn ids(s: &str) -> Result<Vec<u64>> {
+    let a = s.find('[').context("no id list")?;
+    let b = s[a..].find(']').context("no id list")? + a;
+    Ok(serde_json::from_str(&s[a..=b])?)
+}
+
+/// The GGUFs compared: (label, file, index of the corpus reference made from
+/// llama.cpp's own file of that type, if any).
+fn ggufs(root: &Path, embed: &Path) -> Result<Vec<(String, PathBuf, Option<usize>)>> {
+    let cache = model_paths::cache_dir();
+    let hf = cache.join("embeddinggemma-300m");
+    let mut v = vec![
+        (
+            "F32".to_string(),
+            cache.join("embeddinggemma-300m-f32.gguf"),
+            Some(0),
+        ),
+        (
+            "Q8_0".to_string(),
+            cache.join("embeddinggemma-300m-q8_0.gguf"),
+            Some(1),
+        ),
+    ];
+    for ty in ["f16", "bf16", "q4_0"] {
+        let path = cache.join(format!("parity/embeddinggemma-300m-{ty}.gguf"));
+        if !path.exists() {
+            std::fs::create_dir_all(path.parent().unwrap_or(&cache))?;
+            eprintln!("parity: converting {ty} with our converter");
+            run_stdout(
+                Command::new(embed)
+                    .arg("convert")
+                    .arg(&hf)
+                    .arg("-o")
+                    .arg(&path)
+                    .args(["--type", ty]),
+            )?;
+        }
+        v.push((ty.to_uppercase(), path, None));
+    }
+    let _ = root;
+    Ok(v)
+}
+
+/// Runs the parity suite and writes `out`.
+pub fn parity(out: &Path, threads: usize) -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    crate::fetch::fetch_model(&crate::fetch::Options {
+        verify: false,
+        hub: true,
+    })?;
+    let llama = llama::ensure()?;
+    crate::cargo(
+        &["build", "--release", "--quiet", "--package", "embed-cli"],
+        &[],
+    )?;
+    let embed = root.join("target/release/embed");
+    let texts = texts(&root)?;
+    let ggufs = ggufs(&root, &embed)?;
+    let work = std::env::temp_dir().join(format!("xtask-parity-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let t = threads.to_string();
+    let q8 = &ggufs[1].1;
+
+    // Token ids, on the Q8_0 file (the vocabulary is the same in every file).
+    let mut id_rows = Vec::new();
+    let mut id_mismatch = 0;
+    let mut n_tokens = Vec::new();
+    for (i, x) in texts.iter().enumerate() {
+        let f = work.join(format!("t{i}.txt"));
+        write_for_llama(&f, &x.text)?;
+        let theirs = ids(&run_stdout(
+            Command::new(llama.tool("llama-tokenize"))
+                .arg("-m")
+                .arg(q8)
+                .arg("-f")
+                .arg(&f)
+                .args(["--ids", "--no-escape"]),
+        )?)?;
+        let exact = work.join(format!("e{i}.txt"));
+        std::fs::write(&exact, &x.text)?;
+        let ours = ids(&run_stdout(
+            Command::new(&embed)
+                .args(["tokenize", "--model"])
+                .arg(q8)
+                .arg("--file")
+                .arg(&exact),
+        )?)?;
+        if ours != theirs {
+            id_mismatch += 1;
+            id_rows.push(format!(
+                "| {} | {} | {} | differ at {} |",
+                x.id,
+                theirs.len(),
+                ours.len(),
+                ours.iter()
+                    .zip(&theirs)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(ours.len().min(theirs.len()))
+            ));
+        }
+        n_tokens.push(theirs.len());
+    }
+    eprintln!(
+        "parity: token ids equal on {}/{} texts",
+        texts.len() - id_mismatch,
+        texts.len()
+    );
+
+    // Embeddings per GGUF type.
+    let jsonl = work.join("texts.jsonl");
+    let mut lines = String::new();
+    for (i, x) in texts.iter().enumerate() {
+        lines += &serde_json::json!({"id": i, "text": x.text}).to_string();
+        lines.push('\n');
+    }
+    std::fs::write(&jsonl, lines)?;
+    let mut per_type = Vec::new();
+    for (label, path, ref_idx) in &ggufs {
+        eprintln!("parity: {label}: ours");
+        let out = run_stdout(
+            Command::new(&embed)
+                .args(["encode", "--threads", &t, "--model"])
+                .arg(path)
+                .arg("--input")
+                .arg(&jsonl),
+        )?;
+        let ours: Vec<Vec<f32>> = out
+            .lines()
+            .map(|l| -> Result<Vec<f32>> {
+                let v: Value = serde_json::from_str(l)?;
+                vector(&v["embedding"]).context("no embedding")
+            })
+            .collect::<Result<_>>()?;
+        eprintln!("parity: {label}: llama.cpp, one text a run");
+        let mut theirs = Vec::new();
+        for (i, x) in texts.iter().enumerate() {
+            if n_tokens[i] > 2048 {
+                theirs.push(None); // llama.cpp refuses inputs over its context
+                continue;
+            }
+            let f = work.join(format!("t{i}.txt"));
+            let _ = x;
+            let o = run_stdout(
+                Command::new(llama.tool("llama-embedding"))
+                    .arg("-m")
+                    .arg(path)
+                    .arg("-f")
+                    .arg(&f)
+                    .args(["-t", &t, "-fa", "off", "--no-escape"])
+                    .args([
+                        "--embd-output-format",
+                        "json",
+                        "--embd-separator",
+                        "<#no-split#>",
+                    ]),
+            )?;
+            let v: Value = serde_json::from_str(&o[o.find('{').unwrap_or(0)..])
+                .with_context(|| format!("llama-embedding json for {}", texts[i].id))?;
+            theirs.push(vector(&v["data"][0]["embedding"]));
+        }
+        per_type.push((label.clone(), *ref_idx, ours, theirs));
+    }
+    let _ = std::fs::remove_dir_all(&work);
+
+    let md = markdown(
+        &llama.version,
+        &texts,
+        &n_tokens,
+        id_mismatch,
+        &id_rows,
+        &per_type,
+        threads,
+    );
+    print!("{md}");
+    let old = std::fs::read_to_string(out).unwrap_or_default();
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(a), Some(b)) if a < b => format!("{}{BEGIN}\n{md}{}", &old[..a], &old[b..]),
+        _ => format!("{old}\n{BEGIN}\n{md}{END}\n"),
+    };
+    std::fs::write(out, new)?;
+    eprintln!("parity: wrote {}", out.display());
+    if id_mismatch > 0 {
+        bail!("token ids differ from llama.cpp's on {id_mismatch} texts");
+    }
+    Ok(())
+}
+
+const BEGIN: &str = "<!-- cargo xtask parity: begin -->";
+const END: &str = "<!-- cargo xtask parity: end -->";
+
+type PerType = (String, Option<usize>, Vec<Vec<f32>>, Vec<Option<Vec<f32>>>);
+
+fn markdown(
+    version: &str,
+    texts: &[Text],
+    n_tokens: &[usize],
+    id_mismatch: usize,
+    id_rows: &[String],
+    per_type: &[PerType],
+    threads: usize,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Generated by `cargo xtask parity` against llama.cpp {version} (built from the llama-cpp-python \
+         {} source package, AVX-512 VNNI, AMX off; `llama-embedding -fa off`, one text a run, {threads} threads). \
+         Texts: the {} of `testdata/public-corpus.json` plus {} generated ones.\n",
+        llama::LLAMA_CPP_PYTHON,
+        texts.iter().filter(|t| t.st.is_some()).count(),
+        texts.iter().filter(|t| t.st.is_none()).count()
+    );
+    let _ = writeln!(
+        s,
+        "**Token ids** (`llama-tokenize --ids --no-escape` vs `embed tokenize`): equal on {}/{} texts.\n",
+        texts.len() - id_mismatch,
+        texts.len()
+    );
+    if !id_rows.is_empty() {
+        let _ = writeln!(s, "| text | llama.cpp tokens | ours | |\n|---|---|---|---|");
+        for r in id_rows {
+            let _ = writeln!(s, "{r}");
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(
+        s,
+        "**Per GGUF type** (our converter's files; ours with the default int16 activations). \
+         `llama.cpp on ours vs its own` compares llama.cpp's vectors for our file with the corpus \
+         reference llama.cpp made from its own converter's file (7 printed decimals).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| GGUF | cos(ours, llama.cpp) min / mean | cos(ours, st) min / mean | cos(llama.cpp, st) min / mean | llama.cpp on ours vs its own, min |\n|---|---|---|---|---|"
+    );
+    let stats = |v: &[f64]| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+            format!("{min:.6} / {:.6}", v.iter().sum::<f64>() / v.len() as f64)
+        }
+    };
+    for (label, ref_idx, ours, theirs) in per_type {
+        let mut ol = vec![];
+        let mut os = vec![];
+        let mut ls = vec![];
+        let mut own = vec![];
+        for (i, x) in texts.iter().enumerate() {
+            if let Some(l) = &theirs[i] {
+                ol.push(cosine(&ours[i], l));
+                if let Some(st) = &x.st {
+                    ls.push(cosine(l, st));
+                }
+                if let Some(r) = ref_idx.and_then(|k| x.llama_ref[k].as_ref()) {
+                    own.push(cosine(l, r));
+                }
+            }
+            if let Some(st) = &x.st {
+                os.push(cosine(&ours[i], st));
+            }
+        }
+        let own_s = if own.is_empty() {
+            "—".to_string()
+        } else {
+            format!("{:.7}", own.iter().copied().fold(f64::INFINITY, f64::min))
+        };
+        let _ = writeln!(
+            s,
+            "| {label} | {} | {} | {} | {own_s} |",
+            stats(&ol),
+            stats(&os),
+            stats(&ls)
+        );
+    }
+    let _ = writeln!(s, "\n**Per text**, cos(ours, llama.cpp) per GGUF type:\n");
+    let _ = write!(s, "| text | tokens |");
+    for (label, ..) in per_type {
+        let _ = write!(s, " {label} |");
+    }
+    let _ = write!(s, "\n|---|---|");
+    for _ in per_type {
+        let _ = write!(s, "---|");
+    }
+    s.push('\n');
+    for (i, x) in texts.iter().enumerate() {
+        let _ = write!(s, "| {} | {} |", x.id, n_tokens[i]);
+        for (_, _, ours, theirs) in per_type {
+            match &theirs[i] {
+                Some(l) => {
+                    let _ = write!(s, " {:.6} |", cosine(&ours[i], l));
+                }
+                None => {
+                    let _ = write!(s, " — |");
+                }
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
