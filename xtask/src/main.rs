@@ -43,11 +43,12 @@ commands:
   demo
         The main job: fetch the model when needed, embed a few example texts and
         print their cosine similarity matrix.
-  bench [--runs N] [--threads N]
+  bench [--runs N] [--threads N] [--quick]
         Ours against llama.cpp (built from the llama-cpp-python source package when not
         cached) on the Q8_0 model: a short text (wall, peak RSS), docs256 (tokens/s at
         llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
-        of N runs (default 5), alternating; writes docs/performance.md.
+        of N runs (default 5), alternating; writes docs/performance.md. --quick skips
+        the search over llama.cpp's batch settings (uses -c 256 -b 256 -ub 256).
   parity [--threads N]
         llama.cpp and ours on the corpus plus generated texts, for F32, Q8_0 and our
         converter's F16, BF16, Q4_0: token ids must be equal; cosines per text and type.
@@ -85,6 +86,7 @@ fn main() -> Result<()> {
                 runs: 5,
                 threads: 2,
                 out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md"),
+                quick: false,
             };
             let mut it = args[1..].iter();
             while let Some(a) = it.next() {
@@ -96,6 +98,7 @@ fn main() -> Result<()> {
                 match a.as_str() {
                     "--runs" => opts.runs = num()?,
                     "--threads" => opts.threads = num()?,
+                    "--quick" => opts.quick = true,
                     other => bail!("bench: unknown option {other}\n\n{USAGE}"),
                 }
             }

@@ -122,7 +122,7 @@ impl PackedF32 {
 
 /// An f32 matrix packed once for many products on the calling thread (attention's keys
 /// and values, where each task owns its matrix): `y[t][r] = sum_k W[r][k] * x[t][k]`
-/// with the same kernels, and so the same bits, as [`crate::matmul`]'s f32 path.
+/// with the same kernels, and so the same bits, as [`crate::matmul_with`]'s f32 path.
 pub struct PackedMatrix {
     inner: PackedF32,
     rows: usize,

@@ -8,8 +8,13 @@
 //! - [`blocks`]: [`BlockQ8_0`], [`BlockQ4_0`], [`BlockQ4_1`], [`BlockQ5_0`], [`BlockQ5_1`].
 //! - [`quantize_row`] / [`dequantize_row`]: one row of f32 to or from a [`QuantType`],
 //!   mirroring ggml's `quantize_row_*_ref` and `dequantize_row_*`.
-//! - [`Matrix`] and [`matmul`]: `Y = X * W^T` with `W` in its GGUF type, kernels
-//!   chosen at run time ([`simd_path`], forced lower with `GGML_QUANT_SIMD`).
+//! - [`Matrix`] and [`matmul()`] / [`matmul_with`]: `Y = X * W^T` with `W` in its GGUF
+//!   type and the activations as ggml does ([`Activations::Native`]), in int16
+//!   ([`Activations::Int16`]: exact VNNI block sums, f32 accuracy) or in f32; kernels
+//!   chosen at run time ([`simd_path`], [`kernel_i16_name`], forced lower with
+//!   `GGML_QUANT_SIMD`), each bit-identical with the portable one.
+//! - [`PackedMatrix`]: an f32 matrix packed once for many products on one thread
+//!   (attention's keys and values).
 //! - [`Error`]: the crate's one error type.
 //!
 //! # Example
