@@ -268,7 +268,8 @@ pub fn bench(opts: &Options) -> Result<()> {
             .args([
                 "-m", &m, "-embd", "1", "-fa", "0", "-t", &t, "-p", "2048", "-n", "0",
             ])
-            .args(["-r", "1", "-o", "csv"])
+            // An encoder needs the whole sequence in one micro-batch.
+            .args(["-b", "2048", "-ub", "2048", "-r", "1", "-o", "csv"])
             .output()?;
         l2.push(llama_bench_ts(&String::from_utf8_lossy(&out.stdout))?);
     }
