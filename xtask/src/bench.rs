@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{llama, model_paths};
+use crate::model_paths;
 
 /// Options of `cargo xtask bench`.
 pub struct Options {
@@ -129,17 +129,7 @@ fn llama_bench_ts(stdout: &str) -> Result<f64> {
 
 /// The workloads, measured; writes the report.
 pub fn bench(opts: &Options) -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    crate::fetch::fetch_model(&crate::fetch::Options {
-        verify: false,
-        hub: true,
-    })?;
-    let llama = llama::ensure()?;
-    crate::cargo(
-        &["build", "--release", "--quiet", "--package", "embed-cli"],
-        &[],
-    )?;
-    let embed = root.join("target/release/embed");
+    let crate::SideBySide { root, llama, embed } = crate::side_by_side()?;
     let model = model_paths::cache_dir().join("embeddinggemma-300m-q8_0.gguf");
     let docs = root.join("testdata/bench-prose.txt");
     let long = std::env::temp_dir().join(format!("xtask-bench-long-{}.txt", std::process::id()));
@@ -252,7 +242,8 @@ pub fn bench(opts: &Options) -> Result<()> {
     let mut one = vec![];
     for _ in 0..if opts.quick { 1 } else { runs.min(3) } {
         let r = measure(&embed, &ours(&["--input", &docs_s, "--format", "f32"], "1"))?;
-        one.push(our_timings(&r.stderr)?.1 as f64 / our_timings(&r.stderr)?.2);
+        let (_, n, secs) = our_timings(&r.stderr)?;
+        one.push(n as f64 / secs);
     }
     report.threads = Some((median(one), median(ot)));
 
@@ -278,21 +269,8 @@ pub fn bench(opts: &Options) -> Result<()> {
 
     let md = report.markdown(&llama.version, opts, runs);
     print!("{md}");
-    // The generated part of the report goes between the markers; the rest is prose.
-    let old = std::fs::read_to_string(&opts.out).unwrap_or_default();
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(a), Some(b)) if a < b => format!("{}{BEGIN}\n{md}{}", &old[..a], &old[b..]),
-        _ => format!("{old}\n{BEGIN}\n{md}{END}\n"),
-    };
-    std::fs::write(&opts.out, new)
-        .with_context(|| format!("cannot write {}", opts.out.display()))?;
-    eprintln!("bench: wrote {}", opts.out.display());
-    Ok(())
+    crate::write_generated(&opts.out, "bench", &md)
 }
-
-/// The markers around the generated part of `docs/performance.md`.
-const BEGIN: &str = "<!-- cargo xtask bench: begin -->";
-const END: &str = "<!-- cargo xtask bench: end -->";
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)

@@ -207,6 +207,46 @@ fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// What `bench` and `parity` run: the repository root, llama.cpp, and our release `embed`.
+pub(crate) struct SideBySide {
+    root: std::path::PathBuf,
+    llama: llama::Llama,
+    embed: std::path::PathBuf,
+}
+
+/// Fetches the model, builds llama.cpp when not cached and our `embed` in release.
+pub(crate) fn side_by_side() -> Result<SideBySide> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    fetch::fetch_model(&fetch::Options {
+        verify: false,
+        hub: true,
+    })?;
+    let llama = llama::ensure()?;
+    cargo(
+        &["build", "--release", "--quiet", "--package", "embed-cli"],
+        &[],
+    )?;
+    let embed = root.join("target/release/embed");
+    Ok(SideBySide { root, llama, embed })
+}
+
+/// Puts `md` between the markers `<!-- cargo xtask {tool}: begin/end -->` of the doc at
+/// `path` (appending them when missing); the rest of the doc is prose kept as it is.
+pub(crate) fn write_generated(path: &Path, tool: &str, md: &str) -> Result<()> {
+    let (begin, end) = (
+        format!("<!-- cargo xtask {tool}: begin -->"),
+        format!("<!-- cargo xtask {tool}: end -->"),
+    );
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (old.find(&begin), old.find(&end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{begin}\n{md}{}", &old[..a], &old[b..]),
+        _ => format!("{old}\n{begin}\n{md}{end}\n"),
+    };
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("{tool}: wrote {}", path.display());
+    Ok(())
+}
+
 /// The lowercase hex sha256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;

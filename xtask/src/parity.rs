@@ -148,7 +148,7 @@ fn ids(s: &str) -> Result<Vec<u64>> {
 
 /// The GGUFs compared: (label, file, index of the corpus reference made from
 /// llama.cpp's own file of that type, if any).
-fn ggufs(root: &Path, embed: &Path) -> Result<Vec<(String, PathBuf, Option<usize>)>> {
+fn ggufs(embed: &Path) -> Result<Vec<(String, PathBuf, Option<usize>)>> {
     let cache = model_paths::cache_dir();
     let hf = cache.join("embeddinggemma-300m");
     let mut v = vec![
@@ -179,25 +179,14 @@ fn ggufs(root: &Path, embed: &Path) -> Result<Vec<(String, PathBuf, Option<usize
         }
         v.push((ty.to_uppercase(), path, None));
     }
-    let _ = root;
     Ok(v)
 }
 
 /// Runs the parity suite and writes `out`.
 pub fn parity(out: &Path, threads: usize) -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    crate::fetch::fetch_model(&crate::fetch::Options {
-        verify: false,
-        hub: true,
-    })?;
-    let llama = llama::ensure()?;
-    crate::cargo(
-        &["build", "--release", "--quiet", "--package", "embed-cli"],
-        &[],
-    )?;
-    let embed = root.join("target/release/embed");
+    let crate::SideBySide { root, llama, embed } = crate::side_by_side()?;
     let texts = texts(&root)?;
-    let ggufs = ggufs(&root, &embed)?;
+    let ggufs = ggufs(&embed)?;
     let work = std::env::temp_dir().join(format!("xtask-parity-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let t = threads.to_string();
@@ -275,13 +264,12 @@ pub fn parity(out: &Path, threads: usize) -> Result<()> {
             .collect::<Result<_>>()?;
         eprintln!("parity: {label}: llama.cpp, one text a run");
         let mut theirs = Vec::new();
-        for (i, x) in texts.iter().enumerate() {
-            if n_tokens[i] > 2048 {
+        for (i, n) in n_tokens.iter().enumerate() {
+            if *n > 2048 {
                 theirs.push(None); // llama.cpp refuses inputs over its context
                 continue;
             }
             let f = work.join(format!("t{i}.txt"));
-            let _ = x;
             let o = run_stdout(
                 Command::new(llama.tool("llama-embedding"))
                     .arg("-m")
@@ -314,21 +302,12 @@ pub fn parity(out: &Path, threads: usize) -> Result<()> {
         threads,
     );
     print!("{md}");
-    let old = std::fs::read_to_string(out).unwrap_or_default();
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(a), Some(b)) if a < b => format!("{}{BEGIN}\n{md}{}", &old[..a], &old[b..]),
-        _ => format!("{old}\n{BEGIN}\n{md}{END}\n"),
-    };
-    std::fs::write(out, new)?;
-    eprintln!("parity: wrote {}", out.display());
+    crate::write_generated(out, "parity", &md)?;
     if id_mismatch > 0 {
         bail!("token ids differ from llama.cpp's on {id_mismatch} texts");
     }
     Ok(())
 }
-
-const BEGIN: &str = "<!-- cargo xtask parity: begin -->";
-const END: &str = "<!-- cargo xtask parity: end -->";
 
 type PerType = (String, Option<usize>, Vec<Vec<f32>>, Vec<Option<Vec<f32>>>);
 

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use crate::arch;
 use crate::blocks::QK8_0;
+use crate::kernels;
 
 /// Output rows per packed group: one 512-bit vector of f32 or i32.
 pub(crate) const GROUP: usize = 16;
@@ -37,6 +38,11 @@ pub(crate) const BLOCK_I16: usize = QK8_0 * GROUP;
 
 /// One kernel call's output: `MR` tokens x `PANEL` rows.
 pub(crate) type Tile = [[f32; PANEL]; MR];
+
+/// Groups a packed matrix of `rows` rows holds: whole panels, the tail zero.
+fn n_groups(rows: usize) -> usize {
+    rows.div_ceil(PANEL) * 2
+}
 
 /// Weights widened to int16 and packed: for group `g`, block `b`, pair `p`, row `i`:
 /// `w[((g * blocks + b) * 16 + p) * 32 + 2 * i + e] = q[16 g + i][32 b + 2 p + e]`, and
@@ -56,7 +62,7 @@ impl PackedI16 {
         unpack: impl Fn(usize, &mut [[i8; QK8_0]], &mut [f32]) + Sync,
     ) -> Self {
         let blocks = cols / QK8_0;
-        let groups = rows.div_ceil(PANEL) * 2;
+        let groups = n_groups(rows);
         let mut w = vec![0i16; groups * blocks * BLOCK_I16];
         let mut d = vec![0f32; groups * blocks * GROUP];
         w.par_chunks_mut(blocks * BLOCK_I16)
@@ -98,9 +104,8 @@ impl PackedF32 {
         cols: usize,
         row: impl Fn(usize, &mut [f32]) -> Result<(), E> + Sync,
     ) -> Result<Self, E> {
-        let groups = rows.div_ceil(PANEL) * 2;
-        let mut w = vec![0f32; groups * cols * GROUP];
-        w.par_chunks_mut(cols * GROUP)
+        let mut p = PackedF32::zeroed(rows, cols);
+        p.w.par_chunks_mut(cols * GROUP)
             .enumerate()
             .try_for_each(|(g, wg)| {
                 let mut buf = vec![0f32; cols];
@@ -110,13 +115,26 @@ impl PackedF32 {
                         break;
                     }
                     row(r, &mut buf)?;
-                    for (k, v) in buf.iter().enumerate() {
-                        wg[k * GROUP + i] = *v;
-                    }
+                    scatter_row(wg, i, &buf);
                 }
                 Ok(())
             })?;
-        Ok(PackedF32 { w, cols })
+        Ok(p)
+    }
+
+    /// Room for `rows` rows of `cols`, all zero.
+    fn zeroed(rows: usize, cols: usize) -> Self {
+        PackedF32 {
+            w: vec![0f32; n_groups(rows) * cols * GROUP],
+            cols,
+        }
+    }
+}
+
+/// Puts `row` as row `i` of the packed group `wg` (every 16th value).
+fn scatter_row(wg: &mut [f32], i: usize, row: &[f32]) {
+    for (k, v) in row.iter().enumerate() {
+        wg[k * GROUP + i] = *v;
     }
 }
 
@@ -131,41 +149,31 @@ pub struct PackedMatrix {
 impl PackedMatrix {
     /// `W[r][k] = w[r * stride + k]` for `r < rows`, `k < cols`.
     pub fn from_rows(w: &[f32], rows: usize, cols: usize, stride: usize) -> Self {
-        let groups = rows.div_ceil(PANEL) * 2;
-        let mut p = vec![0f32; groups * cols * GROUP];
+        let mut p = PackedF32::zeroed(rows, cols);
         for r in 0..rows {
             let (g, i) = (r / GROUP, r % GROUP);
-            let wg = &mut p[g * cols * GROUP..(g + 1) * cols * GROUP];
-            for (k, v) in w[r * stride..r * stride + cols].iter().enumerate() {
-                wg[k * GROUP + i] = *v;
-            }
+            let wg = &mut p.w[g * cols * GROUP..(g + 1) * cols * GROUP];
+            scatter_row(wg, i, &w[r * stride..r * stride + cols]);
         }
-        PackedMatrix {
-            inner: PackedF32 { w: p, cols },
-            rows,
-        }
+        PackedMatrix { inner: p, rows }
     }
 
     /// The transpose of what `wt` holds: `W[r][k] = wt[k * stride + r]` (so a value
     /// matrix `V[key][dim]` gives `W[dim][key]`).
     pub fn from_columns(wt: &[f32], rows: usize, cols: usize, stride: usize) -> Self {
-        let groups = rows.div_ceil(PANEL) * 2;
-        let mut p = vec![0f32; groups * cols * GROUP];
-        for g in 0..groups {
+        let mut p = PackedF32::zeroed(rows, cols);
+        for g in 0..n_groups(rows) {
             let n = GROUP.min(rows.saturating_sub(g * GROUP));
             if n == 0 {
                 break;
             }
-            let wg = &mut p[g * cols * GROUP..(g + 1) * cols * GROUP];
+            let wg = &mut p.w[g * cols * GROUP..(g + 1) * cols * GROUP];
             for k in 0..cols {
                 let src = &wt[k * stride + g * GROUP..k * stride + g * GROUP + n];
                 wg[k * GROUP..k * GROUP + n].copy_from_slice(src);
             }
         }
-        PackedMatrix {
-            inner: PackedF32 { w: p, cols },
-            rows,
-        }
+        PackedMatrix { inner: p, rows }
     }
 
     /// Rows of `W` (outputs per token).
@@ -225,7 +233,7 @@ pub(crate) struct ActI16 {
 
 /// Quantizes activation rows of `cols` values to int16, per block of 32: `d = amax /
 /// 32767`, `q = round_half_even(x * (32767 / amax))`.
-pub(crate) fn quantize_i16(x: &[f32], cols: usize) -> ActI16 {
+pub(crate) fn quantize_i16(x: &[f32]) -> ActI16 {
     let n_blocks = x.len() / QK8_0;
     let mut q = vec![0i16; x.len()];
     let mut d = vec![0f32; n_blocks];
@@ -233,8 +241,7 @@ pub(crate) fn quantize_i16(x: &[f32], cols: usize) -> ActI16 {
     q.par_chunks_mut(CHUNK * QK8_0)
         .zip(d.par_chunks_mut(CHUNK))
         .zip(x.par_chunks(CHUNK * QK8_0))
-        .for_each(|((q, d), x)| arch::quantize_i16(x, q, d));
-    debug_assert_eq!(x.len() % cols.max(1), 0);
+        .for_each(|((q, d), x)| kernels::quantize_i16(x, q, d));
     ActI16 { q, d }
 }
 
@@ -395,7 +402,7 @@ const K_F32: usize = 128;
 pub(crate) fn gemm_i16(p: &PackedI16, rows: usize, x: &[f32], y: &mut [f32]) {
     let cols = p.blocks * QK8_0;
     let n_tokens = x.len() / cols;
-    let a = quantize_i16(x, cols);
+    let a = quantize_i16(x);
     let kernel = arch::kernel_i16();
     let gw = p.blocks * BLOCK_I16;
     let gd = p.blocks * GROUP;

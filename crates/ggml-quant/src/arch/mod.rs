@@ -43,11 +43,6 @@ pub(crate) fn kernel_f32() -> KernelF32 {
     gemm::kernel_f32_scalar
 }
 
-/// [`gemm::quantize_i16_body`] compiled for the path in force.
-pub(crate) fn quantize_i16(x: &[f32], q: &mut [i16], d: &mut [f32]) {
-    kernels::quantize_i16(x, q, d)
-}
-
 /// The name of the int16 kernel the path in force uses (benchmarks report it).
 pub fn kernel_i16_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
