@@ -4,8 +4,12 @@
 //! The output has architecture `gemma-embedding`, the same 41 metadata keys in the same
 //! order, the norm weights with Gemma's `+1` baked in, `dense_2.weight` and
 //! `dense_3.weight`, and the tokenizer arrays with llama.cpp's token types. For F32, F16,
-//! BF16 and Q8_0 every tensor is byte-identical with llama.cpp's converter; Q4_0, Q4_1,
-//! Q5_0 and Q5_1 quantize every matrix to that one type (like `llama-quantize --pure`).
+//! BF16 and Q8_0 every tensor is byte-identical with llama.cpp's converter. The other
+//! types are `llama-quantize`'s recipes (Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_S, Q4_K_M, Q5_K_S,
+//! Q5_K_M, Q6_K): its type for each tensor, its tensor order and key order, and its
+//! quantization without an importance matrix, so the file is the one `llama-quantize`
+//! makes from llama.cpp's F32 GGUF ([`Options::pure`]: one type for every matrix, as
+//! `--pure`).
 //!
 //! Tensors are streamed a batch of rows at a time from the safetensors files (read, not
 //! mapped, so resident memory stays bounded), quantized in parallel with rayon, and
@@ -23,7 +27,9 @@ use rayon::prelude::*;
 use safetensors::tensor::{Dtype, Metadata};
 use serde_json::Value as Json;
 
-/// The tensor type a conversion writes for its matrices.
+/// The tensor types a conversion writes: one type for every matrix (F32 ... Q8_0, as
+/// llama.cpp's converter makes them), or one of `llama-quantize`'s recipes (Q4_0 ...
+/// Q6_K), which picks a type per tensor by its rules.
 #[allow(non_camel_case_types, missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OutType {
@@ -35,11 +41,16 @@ pub enum OutType {
     Q4_1,
     Q5_0,
     Q5_1,
+    Q4_K_S,
+    Q4_K_M,
+    Q5_K_S,
+    Q5_K_M,
+    Q6_K,
 }
 
 impl OutType {
     /// Every type, in the order `--type` lists them.
-    pub const ALL: [OutType; 8] = [
+    pub const ALL: [OutType; 13] = [
         OutType::F32,
         OutType::F16,
         OutType::BF16,
@@ -48,6 +59,11 @@ impl OutType {
         OutType::Q4_1,
         OutType::Q5_0,
         OutType::Q5_1,
+        OutType::Q4_K_S,
+        OutType::Q4_K_M,
+        OutType::Q5_K_S,
+        OutType::Q5_K_M,
+        OutType::Q6_K,
     ];
 
     /// The lowercase name (`q8_0`), as in file names and `--type`.
@@ -61,16 +77,27 @@ impl OutType {
             OutType::Q4_1 => "q4_1",
             OutType::Q5_0 => "q5_0",
             OutType::Q5_1 => "q5_1",
+            OutType::Q4_K_S => "q4_k_s",
+            OutType::Q4_K_M => "q4_k_m",
+            OutType::Q5_K_S => "q5_k_s",
+            OutType::Q5_K_M => "q5_k_m",
+            OutType::Q6_K => "q6_k",
         }
     }
 
-    /// The type called `name` (case-insensitive).
+    /// The type called `name` (case-insensitive); `q4_k` and `q5_k` are `q4_k_m` and
+    /// `q5_k_m`, as in `llama-quantize`.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(name))
+        let name = name.to_ascii_lowercase();
+        let name = match name.as_str() {
+            "q4_k" => "q4_k_m",
+            "q5_k" => "q5_k_m",
+            n => n,
+        };
+        Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
+    /// The type of the matrices no rule singles out.
     fn quant(self) -> QuantType {
         match self {
             OutType::F32 => QuantType::F32,
@@ -81,7 +108,20 @@ impl OutType {
             OutType::Q4_1 => QuantType::Q4_1,
             OutType::Q5_0 => QuantType::Q5_0,
             OutType::Q5_1 => QuantType::Q5_1,
+            OutType::Q4_K_S | OutType::Q4_K_M => QuantType::Q4_K,
+            OutType::Q5_K_S | OutType::Q5_K_M => QuantType::Q5_K,
+            OutType::Q6_K => QuantType::Q6_K,
         }
+    }
+
+    /// Whether llama.cpp makes this type with `llama-quantize` (from the F32 file) rather
+    /// than with its converter: then the tensor types follow `llama-quantize`'s rules and
+    /// the file its layout.
+    fn by_llama_quantize(self) -> bool {
+        !matches!(
+            self,
+            OutType::F32 | OutType::F16 | OutType::BF16 | OutType::Q8_0
+        )
     }
 
     /// llama.cpp's `llama_ftype` for a file of this type (`general.file_type`).
@@ -94,9 +134,107 @@ impl OutType {
             OutType::Q8_0 => 7,
             OutType::Q5_0 => 8,
             OutType::Q5_1 => 9,
+            OutType::Q4_K_S => 14,
+            OutType::Q4_K_M => 15,
+            OutType::Q5_K_S => 16,
+            OutType::Q5_K_M => 17,
+            OutType::Q6_K => 18,
             OutType::BF16 => 32,
         }
     }
+}
+
+/// How to convert: the output type, and whether to apply it to every matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The output type or recipe.
+    pub out_type: OutType,
+    /// Every matrix in the recipe's base type, `token_embd` included (as
+    /// `llama-quantize --pure`); a row that is not whole blocks still falls back.
+    pub pure: bool,
+}
+
+impl From<OutType> for Options {
+    fn from(out_type: OutType) -> Self {
+        Options {
+            out_type,
+            pure: false,
+        }
+    }
+}
+
+/// `llama-quantize`'s choice of type for each matrix (`llama_tensor_get_type` in
+/// `src/llama-quant.cpp`, the parts that apply to this architecture), over `items` in
+/// its tensor order.
+fn choose_llama_quantize_types(items: &mut [Item], opts: Options, layers: usize) {
+    let base = opts.out_type.quant();
+    // `use_more_bits`: the first and last eighth of the layers and every third between.
+    let more_bits = |i: usize, n: usize| i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+    let mut i_attn_v = 0;
+    let mut i_ffn_down = 0;
+    for it in items.iter_mut() {
+        if it.shape.len() < 2 {
+            it.quant = QuantType::F32;
+            continue;
+        }
+        let cols = it.row_len();
+        let mut q = base;
+        let name = it.gguf_name.as_str();
+        if !opts.pure {
+            use OutType::*;
+            if name == "token_embd.weight" {
+                // Gemma ties the output to the token embeddings: the output's rule.
+                q = if cols % base.block_size() != 0 {
+                    QuantType::Q8_0
+                } else if base != QuantType::Q8_0 {
+                    QuantType::Q6_K
+                } else {
+                    base
+                };
+            } else if name.ends_with(".attn_v.weight") {
+                match opts.out_type {
+                    Q4_K_M | Q5_K_M if more_bits(i_attn_v, layers) => q = QuantType::Q6_K,
+                    Q4_K_S if i_attn_v < 4 => q = QuantType::Q5_K,
+                    _ => {}
+                }
+                i_attn_v += 1;
+            } else if name.ends_with(".ffn_down.weight") {
+                match opts.out_type {
+                    Q4_K_M | Q5_K_M if more_bits(i_ffn_down, layers) => q = QuantType::Q6_K,
+                    Q4_K_S if i_ffn_down < layers / 8 => q = QuantType::Q5_K,
+                    _ => {}
+                }
+                i_ffn_down += 1;
+            }
+        }
+        // `tensor_type_fallback`: rows that are not whole super-blocks.
+        if cols % q.block_size() != 0 {
+            q = match q {
+                QuantType::Q4_K => QuantType::Q5_0,
+                QuantType::Q5_K => QuantType::Q5_1,
+                QuantType::Q6_K => QuantType::Q8_0,
+                other => other,
+            };
+            if cols % q.block_size() != 0 {
+                q = QuantType::F16;
+            }
+        }
+        it.quant = q;
+    }
+}
+
+/// `llama-quantize`'s tensor order (`weight_name_comparer`): tensors outside the
+/// layers first, then layer by layer, by name within each.
+fn llama_quantize_order(items: &mut [Item]) {
+    let layer = |name: &str| -> i64 {
+        name.strip_prefix("blk.")
+            .and_then(|r| r.split('.').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(-1)
+    };
+    items.sort_by(|a, b| {
+        (layer(&a.gguf_name), &a.gguf_name).cmp(&(layer(&b.gguf_name), &b.gguf_name))
+    });
 }
 
 impl fmt::Display for OutType {
@@ -185,10 +323,10 @@ pub struct Report {
 pub fn convert(
     hf_dir: &Path,
     out: &Path,
-    out_type: OutType,
+    opts: impl Into<Options>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Report> {
-    let plan = Plan::read(hf_dir, out_type)?;
+    let plan = Plan::read(hf_dir, opts.into())?;
     let tmp = temp_path(out);
     let result = plan.write(&tmp, progress);
     match result {
@@ -386,6 +524,10 @@ impl Item {
             QuantType::Q4_1 => GgmlType::Q4_1,
             QuantType::Q5_0 => GgmlType::Q5_0,
             QuantType::Q5_1 => GgmlType::Q5_1,
+            QuantType::Q4_K => GgmlType::Q4_K,
+            QuantType::Q5_K => GgmlType::Q5_K,
+            QuantType::Q6_K => GgmlType::Q6_K,
+            QuantType::Q8_K => GgmlType::Q8_K,
         }
     }
     fn spec(&self) -> TensorSpec {
@@ -413,7 +555,8 @@ struct Hparams {
 }
 
 impl Plan {
-    fn read(dir: &Path, out_type: OutType) -> Result<Plan> {
+    fn read(dir: &Path, opts: Options) -> Result<Plan> {
+        let out_type = opts.out_type;
         let config_path = dir.join("config.json");
         let config = read_json(&config_path)?;
         let arch_ok = config["architectures"]
@@ -561,6 +704,10 @@ impl Plan {
             ));
         }
         files.push(model);
+        if out_type.by_llama_quantize() {
+            llama_quantize_order(&mut items);
+            choose_llama_quantize_types(&mut items, opts, hp.layers);
+        }
 
         let mut md: Vec<(String, MetadataValue)> = Vec::new();
         let mut put = |k: &str, v: MetadataValue| md.push((k.to_string(), v));
@@ -634,6 +781,15 @@ impl Plan {
         put("general.quantization_version", 2u32.into());
         for (k, v) in tokenizer_metadata(dir, hp.vocab)? {
             put(&k, v);
+        }
+        if out_type.by_llama_quantize() {
+            // llama-quantize sets these two keys again, which moves them to the end.
+            for key in ["general.quantization_version", "general.file_type"] {
+                if let Some(i) = md.iter().position(|(k, _)| k == key) {
+                    let kv = md.remove(i);
+                    md.push(kv);
+                }
+            }
         }
         Ok(Plan {
             metadata: md,

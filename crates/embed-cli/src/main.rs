@@ -190,9 +190,14 @@ enum Command {
         /// The GGUF to write (written to a temporary name, renamed when complete).
         #[arg(short, long)]
         output: PathBuf,
-        /// Tensor type of the matrices: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1.
+        /// Tensor type: f32, f16, bf16, q8_0 (every matrix in that type, as llama.cpp's
+        /// converter), or a llama-quantize recipe: q4_0, q4_1, q5_0, q5_1, q4_k_s,
+        /// q4_k_m (alias q4_k), q5_k_s, q5_k_m (alias q5_k), q6_k.
         #[arg(long = "type", default_value = "q8_0", value_parser = parse_type)]
         out_type: OutType,
+        /// Every matrix in the recipe's base type, token_embd included (llama-quantize --pure).
+        #[arg(long)]
+        pure: bool,
     },
 }
 
@@ -268,7 +273,8 @@ fn run(cli: Cli) -> Result<()> {
             hf_dir,
             output,
             out_type,
-        } => run_convert(&hf_dir, &output, out_type),
+            pure,
+        } => run_convert(&hf_dir, &output, convert::Options { out_type, pure }),
     }
 }
 
@@ -794,7 +800,7 @@ fn inspect(file: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn run_convert(hf_dir: &Path, output: &Path, out_type: OutType) -> Result<()> {
+fn run_convert(hf_dir: &Path, output: &Path, opts: convert::Options) -> Result<()> {
     let bar = io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -808,7 +814,7 @@ fn run_convert(hf_dir: &Path, output: &Path, out_type: OutType) -> Result<()> {
     if let Ok(mut p) = PENDING.lock() {
         *p = Some(convert::temp_path(output));
     }
-    let report = convert::convert(hf_dir, output, out_type, &mut |p| {
+    let report = convert::convert(hf_dir, output, opts, &mut |p| {
         if let Some(bar) = &bar {
             bar.set_length(p.total);
             bar.set_position(p.done);

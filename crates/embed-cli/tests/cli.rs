@@ -33,7 +33,16 @@ fn converter_matches_llama_cpp_manifests() {
         return;
     };
     let dir = scratch("manifests");
-    for ty in [OutType::F32, OutType::F16, OutType::BF16, OutType::Q8_0] {
+    // F32 ... Q8_0 as llama.cpp's converter makes them; Q4_0 and Q4_K_M as llama-quantize
+    // makes them from its F32 file (per-tensor types, Q6_K token_embd, the K-quants).
+    for ty in [
+        OutType::F32,
+        OutType::F16,
+        OutType::BF16,
+        OutType::Q8_0,
+        OutType::Q4_0,
+        OutType::Q4_K_M,
+    ] {
         let out = dir.join(format!("embeddinggemma-300m-{ty}.gguf"));
         convert(&release, &out, ty, &mut |_| {}).unwrap();
         let manifest: serde_json::Value = serde_json::from_str(

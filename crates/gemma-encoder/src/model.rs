@@ -112,6 +112,9 @@ fn quant_of(t: &TensorInfo<'_>) -> Result<QuantType, Error> {
         GgmlType::Q4_1 => QuantType::Q4_1,
         GgmlType::Q5_0 => QuantType::Q5_0,
         GgmlType::Q5_1 => QuantType::Q5_1,
+        GgmlType::Q4_K => QuantType::Q4_K,
+        GgmlType::Q5_K => QuantType::Q5_K,
+        GgmlType::Q6_K => QuantType::Q6_K,
         other => {
             return Err(Error::new(
                 ErrorKind::Unsupported,

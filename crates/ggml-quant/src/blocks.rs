@@ -75,3 +75,71 @@ const _: () = assert!(size_of::<BlockQ4_0>() == 18);
 const _: () = assert!(size_of::<BlockQ4_1>() == 20);
 const _: () = assert!(size_of::<BlockQ5_0>() == 22);
 const _: () = assert!(size_of::<BlockQ5_1>() == 24);
+
+/// Values per super-block of the K-quants (`QK_K`).
+pub const QK_K: usize = 256;
+/// Bytes of packed 6-bit scales and mins in Q4_K and Q5_K (`K_SCALE_SIZE`).
+pub const K_SCALE_SIZE: usize = 12;
+
+/// `block_q4_K`: eight sub-blocks of 32, `y = d * sc * nibble - dmin * m` with 6-bit
+/// `sc` and `m` packed in `scales` (see `get_scale_min_k4`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct BlockQ4K {
+    /// Super-block scale of the scales, f16 bits.
+    pub d: u16,
+    /// Super-block scale of the mins, f16 bits.
+    pub dmin: u16,
+    /// Scales and mins, 6 bits each.
+    pub scales: [u8; K_SCALE_SIZE],
+    /// Nibbles: byte `l` of chunk `c` holds values `64 c + l` (low) and `64 c + 32 + l` (high).
+    pub qs: [u8; QK_K / 2],
+}
+
+/// `block_q5_K`: as [`BlockQ4K`] with a fifth bit per value in `qh`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct BlockQ5K {
+    /// Super-block scale of the scales, f16 bits.
+    pub d: u16,
+    /// Super-block scale of the mins, f16 bits.
+    pub dmin: u16,
+    /// Scales and mins, 6 bits each.
+    pub scales: [u8; K_SCALE_SIZE],
+    /// Fifth bits.
+    pub qh: [u8; QK_K / 8],
+    /// Low four bits.
+    pub qs: [u8; QK_K / 2],
+}
+
+/// `block_q6_K`: sixteen sub-blocks of 16, `y = d * scales[s] * (q - 32)` with 6-bit `q`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct BlockQ6K {
+    /// Low four bits.
+    pub ql: [u8; QK_K / 2],
+    /// High two bits.
+    pub qh: [u8; QK_K / 4],
+    /// Sub-block scales.
+    pub scales: [i8; QK_K / 16],
+    /// Super-block scale, f16 bits.
+    pub d: u16,
+}
+
+/// `block_q8_K`: the K-quants' activation format, `y = d * qs[j]`, with the sums of
+/// each 16 quants.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct BlockQ8K {
+    /// Scale (f32, not f16).
+    pub d: f32,
+    /// Quants.
+    pub qs: [i8; QK_K],
+    /// Sums of each 16 quants.
+    pub bsums: [i16; QK_K / 16],
+}
+
+const _: () = assert!(size_of::<BlockQ4K>() == 144);
+const _: () = assert!(size_of::<BlockQ5K>() == 176);
+const _: () = assert!(size_of::<BlockQ6K>() == 210);
+const _: () = assert!(size_of::<BlockQ8K>() == 292);

@@ -5,7 +5,8 @@
 //! converting rows to and from them bit-exactly as ggml does, and — as the runtime grows —
 //! dot products and matrix multiplication on the blocks.
 //!
-//! - [`blocks`]: [`BlockQ8_0`], [`BlockQ4_0`], [`BlockQ4_1`], [`BlockQ5_0`], [`BlockQ5_1`].
+//! - [`blocks`]: [`BlockQ8_0`], [`BlockQ4_0`], [`BlockQ4_1`], [`BlockQ5_0`], [`BlockQ5_1`],
+//!   and the K-quants' super-blocks of 256: [`BlockQ4K`], [`BlockQ5K`], [`BlockQ6K`], [`BlockQ8K`].
 //! - [`quantize_row`] / [`dequantize_row`]: one row of f32 to or from a [`QuantType`],
 //!   mirroring ggml's `quantize_row_*_ref` and `dequantize_row_*`.
 //! - [`Matrix`] and [`matmul()`] / [`matmul_with`]: `Y = X * W^T` with `W` in its GGUF
@@ -36,11 +37,15 @@ mod error;
 mod float;
 mod gemm;
 pub mod kernels;
+mod kquants;
 mod legacy;
 pub mod matmul;
 
 pub use arch::kernel_i16_name;
-pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK4_0, QK8_0};
+pub use blocks::{
+    BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0, BlockQ5_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8K,
+    QK_K, QK4_0, QK8_0,
+};
 pub use error::Error;
 pub use float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use gemm::PackedMatrix;
@@ -59,6 +64,10 @@ pub enum QuantType {
     Q4_1,
     Q5_0,
     Q5_1,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    Q8_K,
 }
 
 impl QuantType {
@@ -66,6 +75,7 @@ impl QuantType {
     pub fn block_size(self) -> usize {
         match self {
             QuantType::F32 | QuantType::F16 | QuantType::BF16 => 1,
+            QuantType::Q4_K | QuantType::Q5_K | QuantType::Q6_K | QuantType::Q8_K => QK_K,
             _ => 32,
         }
     }
@@ -80,6 +90,10 @@ impl QuantType {
             QuantType::Q4_1 => size_of::<BlockQ4_1>(),
             QuantType::Q5_0 => size_of::<BlockQ5_0>(),
             QuantType::Q5_1 => size_of::<BlockQ5_1>(),
+            QuantType::Q4_K => size_of::<BlockQ4K>(),
+            QuantType::Q5_K => size_of::<BlockQ5K>(),
+            QuantType::Q6_K => size_of::<BlockQ6K>(),
+            QuantType::Q8_K => size_of::<BlockQ8K>(),
         }
     }
 
@@ -98,7 +112,8 @@ impl QuantType {
 
 /// Quantizes one row of f32 values to `quant`, appending the bytes to `out`.
 ///
-/// Bit-exact with ggml's `quantize_row_*_ref` (for F16, IEEE round-to-nearest-even as
+/// Bit-exact with ggml's `quantize_row_*_ref` (the K-quants without an importance
+/// matrix, as `llama-quantize` without `--imatrix`; for F16, IEEE round-to-nearest-even as
 /// `GGML_FP32_TO_FP16`; for BF16, `GGML_FP32_TO_BF16` with NaN quieted).
 pub fn quantize_row_into(quant: QuantType, x: &[f32], out: &mut Vec<u8>) -> Result<(), Error> {
     let n_bytes = quant.row_bytes(x.len())?;
@@ -119,6 +134,10 @@ pub fn quantize_row_into(quant: QuantType, x: &[f32], out: &mut Vec<u8>) -> Resu
         QuantType::Q4_1 => legacy::quantize_q4_1(x, out),
         QuantType::Q5_0 => legacy::quantize_q5_0(x, out),
         QuantType::Q5_1 => legacy::quantize_q5_1(x, out),
+        QuantType::Q4_K => kquants::quantize_q4_k(x, out),
+        QuantType::Q5_K => kquants::quantize_q5_k(x, out),
+        QuantType::Q6_K => kquants::quantize_q6_k(x, out),
+        QuantType::Q8_K => kquants::quantize_q8_k(x, out),
     }
     debug_assert_eq!(out.len() - start, n_bytes);
     Ok(())
@@ -165,6 +184,10 @@ pub fn dequantize_row(quant: QuantType, bytes: &[u8], n: usize) -> Result<Vec<f3
         QuantType::Q4_1 => legacy::dequantize_q4_1(bytes, &mut y),
         QuantType::Q5_0 => legacy::dequantize_q5_0(bytes, &mut y),
         QuantType::Q5_1 => legacy::dequantize_q5_1(bytes, &mut y),
+        QuantType::Q4_K => kquants::dequantize_q4_k(bytes, &mut y),
+        QuantType::Q5_K => kquants::dequantize_q5_k(bytes, &mut y),
+        QuantType::Q6_K => kquants::dequantize_q6_k(bytes, &mut y),
+        QuantType::Q8_K => kquants::dequantize_q8_k(bytes, &mut y),
     }
     Ok(y)
 }

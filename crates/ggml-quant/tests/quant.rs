@@ -70,6 +70,9 @@ fn dequantize_is_bit_exact_with_ggml() {
         ("Q8_0", QuantType::Q8_0),
         ("Q4_0", QuantType::Q4_0),
         ("Q5_0", QuantType::Q5_0),
+        ("Q4_K", QuantType::Q4_K),
+        ("Q5_K", QuantType::Q5_K),
+        ("Q6_K", QuantType::Q6_K),
         ("F16", QuantType::F16),
         ("BF16", QuantType::BF16),
     ] {
