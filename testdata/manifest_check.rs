@@ -29,7 +29,24 @@ pub fn py_float(x: f64) -> String {
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let mut digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() == 17 {
+        // Two 17-digit strings can be equally near: Python takes the even one, Rust
+        // rounds the tie up. Redo the rounding from the exact expansion.
+        let exact = format!("{:.60e}", x.abs());
+        let all: String = exact
+            .split('e')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .collect();
+        let (head, tail) = all.split_at(17.min(all.len()));
+        let tie = tail.starts_with('5') && tail[1..].bytes().all(|b| b == b'0');
+        if tie && head.len() == 17 && (head.as_bytes()[16] - b'0') % 2 == 0 {
+            digits = head.to_string();
+        }
+    }
     let sign = if neg { "-" } else { "" };
     if !(-4..16).contains(&exp) {
         let (first, rest) = digits.split_at(1);

@@ -49,10 +49,13 @@ commands:
         llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
         of N runs (default 5), alternating; writes docs/performance.md. --quick skips
         the search over llama.cpp's batch settings (uses -c 256 -b 256 -ub 256).
-  parity [--threads N]
+  parity [--threads N] [--refresh-golden]
         llama.cpp and ours on the corpus plus generated texts, for F32, Q8_0 and our
-        converter's F16, BF16, Q4_0: token ids must be equal; cosines per text and type.
-        Writes docs/parity.md.
+        converter's F16, BF16, Q4_0, Q4_K_M, Q5_K_M, Q6_K: token ids must be equal;
+        cosines per text and type; every llama-quantize recipe (q4_0 ... q6_k) must give
+        the file our converter gives. Writes docs/parity.md. --refresh-golden rewrites
+        the llama.cpp fields of testdata/public-corpus.json (ids, llama_f32,
+        llama_q8_0) from this llama.cpp.
   build-llama
         Build (or find cached) llama.cpp's tools and print where they are.
   check-arrows
@@ -105,17 +108,24 @@ fn main() -> Result<()> {
             bench::bench(&opts)
         }
         Some("parity") => {
-            let threads = match args.get(1).map(String::as_str) {
-                None => 2,
-                Some("--threads") => args
-                    .get(2)
-                    .and_then(|v| v.parse().ok())
-                    .context("--threads needs a number")?,
-                Some(other) => bail!("parity: unknown option {other}\n\n{USAGE}"),
-            };
+            let (mut threads, mut refresh) = (2, false);
+            let mut it = args[1..].iter();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--threads" => {
+                        threads = it
+                            .next()
+                            .and_then(|v| v.parse().ok())
+                            .context("--threads needs a number")?
+                    }
+                    "--refresh-golden" => refresh = true,
+                    other => bail!("parity: unknown option {other}\n\n{USAGE}"),
+                }
+            }
             parity::parity(
                 &Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/parity.md"),
                 threads,
+                refresh,
             )
         }
         Some("build-llama") => {

@@ -163,27 +163,67 @@ fn ggufs(embed: &Path) -> Result<Vec<(String, PathBuf, Option<usize>)>> {
             Some(1),
         ),
     ];
-    for ty in ["f16", "bf16", "q4_0"] {
-        let path = cache.join(format!("parity/embeddinggemma-300m-{ty}.gguf"));
-        if !path.exists() {
-            std::fs::create_dir_all(path.parent().unwrap_or(&cache))?;
-            eprintln!("parity: converting {ty} with our converter");
-            run_stdout(
-                Command::new(embed)
-                    .arg("convert")
-                    .arg(&hf)
-                    .arg("-o")
-                    .arg(&path)
-                    .args(["--type", ty]),
-            )?;
-        }
-        v.push((ty.to_uppercase(), path, None));
+    for ty in ["f16", "bf16", "q4_0", "q4_k_m", "q5_k_m", "q6_k"] {
+        v.push((ty.to_uppercase(), ours(embed, &hf, ty)?, None));
     }
     Ok(v)
 }
 
-/// Runs the parity suite and writes `out`.
-pub fn parity(out: &Path, threads: usize) -> Result<()> {
+/// Our converter's GGUF of type `ty` (cached under `<cache>/parity/`).
+fn ours(embed: &Path, hf: &Path, ty: &str) -> Result<PathBuf> {
+    let path = model_paths::cache_dir().join(format!("parity/embeddinggemma-300m-{ty}.gguf"));
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().context("cache dir")?)?;
+        eprintln!("parity: converting {ty} with our converter");
+        run_stdout(
+            Command::new(embed)
+                .arg("convert")
+                .arg(hf)
+                .arg("-o")
+                .arg(&path)
+                .args(["--type", ty]),
+        )?;
+    }
+    Ok(path)
+}
+
+/// `llama-quantize`'s recipes, which our converter reproduces.
+const RECIPES: [&str; 9] = [
+    "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k",
+];
+
+/// For each recipe: `llama-quantize` on llama.cpp's F32 GGUF (ours is byte-identical
+/// with it) and our converter on the release; (recipe, bytes, sha256 equal).
+fn recipes(
+    llama: &llama::Llama,
+    embed: &Path,
+    work: &Path,
+    threads: &str,
+) -> Result<Vec<(String, u64, bool)>> {
+    let cache = model_paths::cache_dir();
+    let f32_gguf = cache.join("embeddinggemma-300m-f32.gguf");
+    let mut rows = Vec::new();
+    for ty in RECIPES {
+        let theirs = work.join(format!("llama-quantize-{ty}.gguf"));
+        eprintln!("parity: llama-quantize {ty}");
+        run_stdout(
+            Command::new(llama.tool("llama-quantize"))
+                .arg(&f32_gguf)
+                .arg(&theirs)
+                .args([ty.to_uppercase().as_str(), threads]),
+        )?;
+        let ours = ours(embed, &cache.join("embeddinggemma-300m"), ty)?;
+        let same = crate::sha256_file(&theirs)? == crate::sha256_file(&ours)?;
+        rows.push((ty.to_string(), std::fs::metadata(&theirs)?.len(), same));
+        std::fs::remove_file(&theirs)?;
+    }
+    Ok(rows)
+}
+
+/// Runs the parity suite and writes `out`; with `refresh_golden`, also rewrites the
+/// llama.cpp fields of `testdata/public-corpus.json` (ids, `llama_f32`, `llama_q8_0`)
+/// from this llama.cpp.
+pub fn parity(out: &Path, threads: usize, refresh_golden: bool) -> Result<()> {
     let crate::SideBySide { root, llama, embed } = crate::side_by_side()?;
     let texts = texts(&root)?;
     let ggufs = ggufs(&embed)?;
@@ -191,24 +231,27 @@ pub fn parity(out: &Path, threads: usize) -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let t = threads.to_string();
     let q8 = &ggufs[1].1;
+    let recipe_rows = recipes(&llama, &embed, &work, &t)?;
 
     // Token ids, on the Q8_0 file (the vocabulary is the same in every file).
     let mut id_rows = Vec::new();
     let mut id_mismatch = 0;
     let mut n_tokens = Vec::new();
+    let mut llama_ids = Vec::new();
     for (i, x) in texts.iter().enumerate() {
-        let f = work.join(format!("t{i}.txt"));
-        write_for_llama(&f, &x.text)?;
+        // llama-embedding reads -f through common's handler (one trailing newline
+        // dropped); llama-tokenize reads its file verbatim.
+        write_for_llama(&work.join(format!("t{i}.txt")), &x.text)?;
+        let exact = work.join(format!("e{i}.txt"));
+        std::fs::write(&exact, &x.text)?;
         let theirs = ids(&run_stdout(
             Command::new(llama.tool("llama-tokenize"))
                 .arg("-m")
                 .arg(q8)
                 .arg("-f")
-                .arg(&f)
+                .arg(&exact)
                 .args(["--ids", "--no-escape"]),
         )?)?;
-        let exact = work.join(format!("e{i}.txt"));
-        std::fs::write(&exact, &x.text)?;
         let ours = ids(&run_stdout(
             Command::new(&embed)
                 .args(["tokenize", "--model"])
@@ -230,6 +273,7 @@ pub fn parity(out: &Path, threads: usize) -> Result<()> {
             ));
         }
         n_tokens.push(theirs.len());
+        llama_ids.push(theirs);
     }
     eprintln!(
         "parity: token ids equal on {}/{} texts",
@@ -291,8 +335,15 @@ pub fn parity(out: &Path, threads: usize) -> Result<()> {
         per_type.push((label.clone(), *ref_idx, ours, theirs));
     }
     let _ = std::fs::remove_dir_all(&work);
+    if refresh_golden {
+        refresh(
+            &root.join("testdata/public-corpus.json"),
+            &llama_ids,
+            &per_type,
+        )?;
+    }
 
-    let md = markdown(
+    let mut md = markdown(
         &llama.version,
         &texts,
         &n_tokens,
@@ -301,12 +352,85 @@ pub fn parity(out: &Path, threads: usize) -> Result<()> {
         &per_type,
         threads,
     );
+    let _ = writeln!(
+        md,
+        "\n**llama-quantize recipes**: `llama-quantize <F32 GGUF> OUT TYPE` against `embed convert \
+         --type TYPE` on the release, whole files compared by sha256.\n\n| recipe | bytes | identical |\n|---|---|---|"
+    );
+    for (ty, bytes, same) in &recipe_rows {
+        let _ = writeln!(
+            md,
+            "| {ty} | {bytes} | {} |",
+            if *same { "yes" } else { "**no**" }
+        );
+    }
     print!("{md}");
     crate::write_generated(out, "parity", &md)?;
     if id_mismatch > 0 {
         bail!("token ids differ from llama.cpp's on {id_mismatch} texts");
     }
+    if let Some((ty, ..)) = recipe_rows.iter().find(|r| !r.2) {
+        bail!("our {ty} file differs from llama-quantize's");
+    }
     Ok(())
+}
+
+/// Rewrites the llama.cpp fields of the corpus from this run: `ids` and `n_tokens` from
+/// `llama-tokenize`, `llama_f32` and `llama_q8_0` from `llama-embedding` on the F32 and
+/// Q8_0 files (byte-identical with llama.cpp's converter's), null above 2048 tokens.
+fn refresh(path: &Path, ids: &[Vec<u64>], per_type: &[PerType]) -> Result<()> {
+    let mut corpus: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let vectors = |label: &str, i: usize| -> Value {
+        per_type
+            .iter()
+            .find(|p| p.0 == label)
+            .and_then(|p| p.3[i].as_ref())
+            .map_or(Value::Null, |v| {
+                serde_json::json!(v.iter().map(|x| f64::from(*x)).collect::<Vec<_>>())
+            })
+    };
+    for (i, e) in corpus.iter_mut().enumerate() {
+        let Some(obj) = e.as_object_mut() else {
+            bail!("{}: entry {i} is not an object", path.display());
+        };
+        obj.insert("ids".into(), serde_json::json!(ids[i]));
+        obj.insert("n_tokens".into(), serde_json::json!(ids[i].len()));
+        obj.insert("llama_f32".into(), vectors("F32", i));
+        obj.insert("llama_q8_0".into(), vectors("Q8_0", i));
+    }
+    std::fs::write(path, python_json(&corpus)?)?;
+    eprintln!("parity: refreshed {}", path.display());
+    Ok(())
+}
+
+/// JSON as Python's `json.dumps` writes it (`", "`, `": "`, `repr` floats), the
+/// corpus's own format, so a refresh only changes what changed.
+struct PyFormatter;
+
+impl serde_json::ser::Formatter for PyFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        w.write_all(crate::manifest_check::py_float(v).as_bytes())
+    }
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f32) -> std::io::Result<()> {
+        self.write_f64(w, f64::from(v))
+    }
 }
 
 type PerType = (String, Option<usize>, Vec<Vec<f32>>, Vec<Option<Vec<f32>>>);
@@ -418,4 +542,32 @@ fn markdown(
         s.push('\n');
     }
     s
+}
+
+/// `value` as Python's `json.dumps` writes it.
+fn python_json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
+    let mut text = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut text, PyFormatter);
+    value.serialize(&mut ser)?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn corpus_round_trips_byte_for_byte() {
+        // A refresh that changes nothing rewrites the corpus as it is.
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/public-corpus.json");
+        let text = std::fs::read(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let again = super::python_json(&v).unwrap();
+        let at = text.iter().zip(&again).position(|(a, b)| a != b);
+        assert!(
+            text == again,
+            "differs at byte {at:?} (lengths {} and {})",
+            text.len(),
+            again.len()
+        );
+    }
 }

@@ -31,7 +31,8 @@ struct ModelArg {
     /// Worker threads (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// Print to stderr how long opening the model and embedding took.
+    /// Print to stderr how long opening the model and embedding took, and the peak
+    /// resident memory (Linux).
     #[arg(long, global = true)]
     timings: bool,
 }
@@ -475,8 +476,18 @@ fn embed_items(
             tokens as f64 / secs.max(1e-9),
             rayon::current_num_threads()
         );
+        if let Some(kib) = peak_rss_kib() {
+            eprintln!("peak memory {:.1} MiB", kib as f64 / 1024.0);
+        }
     }
     Ok(out)
+}
+
+/// The process's peak resident memory so far (`VmHWM`), where the OS reports it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Writes through `f` to `path` via a temporary file renamed when complete, or to stdout.

@@ -163,6 +163,23 @@ fn tokenize_prints_llama_cpp_ids() {
 }
 
 #[test]
+fn one_short_text_peaks_below_300_mib() {
+    let Some(m) = q8() else { return };
+    let o = embed(&["encode", "--timings", "-m", &m, "Hello world"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let Some(mib) = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak memory "))
+        .and_then(|l| l.trim_end_matches(" MiB").parse::<f64>().ok())
+    else {
+        panic!("no peak memory line in:\n{err}");
+    };
+    // llama.cpp peaks at about 631 MiB on the same file (testdata/README.md).
+    assert!(mib > 10.0 && mib < 300.0, "peak {mib} MiB");
+}
+
+#[test]
 fn encode_writes_one_object_per_text_in_order() {
     let Some(m) = q8() else { return };
     let o = embed(&["encode", "-m", &m, "first text", "second"], None);

@@ -7,10 +7,12 @@
 //!   scale stored as f16), and each block contributes `d_w * d_x * sum(q_w * q_x)` with
 //!   an exact integer sum, accumulated in f32 (`ggml_vec_dot_q8_0_q8_0` and friends).
 //!   The integer dot is the fast path and gives llama.cpp's numbers.
-//! - F32, F16, BF16, Q4_1, Q5_1: each weight row is widened to f32 once per tile and
-//!   dotted with the f32 activations. For F16 and BF16 this is more accurate than
-//!   ggml, which rounds the activations to the weight's type; for Q4_1 and Q5_1 it
-//!   stands in for ggml's Q8_1 path until that kernel lands.
+//! - F32, F16, BF16, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K: each weight row is widened to f32
+//!   once per call into packed panels and multiplied with the f32 activations. For F16
+//!   and BF16 this is more accurate than ggml, which rounds the activations to the
+//!   weight's type; for Q4_1/Q5_1 (ggml: Q8_1 activations) and the K-quants (ggml: Q8_K
+//!   activations) it stands in for the integer kernels still to come, and is at least
+//!   as accurate.
 //!
 //! Every output element is computed from its own row and column alone, in a fixed
 //! order, so results do not depend on the batch, the tile sizes or the thread count.
