@@ -43,7 +43,7 @@ pub fn py_float(x: f64) -> String {
             .collect();
         let (head, tail) = all.split_at(17.min(all.len()));
         let tie = tail.starts_with('5') && tail[1..].bytes().all(|b| b == b'0');
-        if tie && head.len() == 17 && (head.as_bytes()[16] - b'0') % 2 == 0 {
+        if tie && head.len() == 17 && (head.as_bytes()[16] - b'0').is_multiple_of(2) {
             digits = head.to_string();
         }
     }

@@ -43,12 +43,14 @@ commands:
   demo
         The main job: fetch the model when needed, embed a few example texts and
         print their cosine similarity matrix.
-  bench [--runs N] [--threads N] [--quick]
+  bench [--runs N] [--threads N] [--quick] [--kernels]
         Ours against llama.cpp (built from the llama-cpp-python source package when not
         cached) on the Q8_0 model: a short text (wall, peak RSS), docs256 (tokens/s at
         llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
         of N runs (default 5), alternating; writes docs/performance.md. --quick skips
         the search over llama.cpp's batch settings (uses -c 256 -b 256 -ub 256).
+        Then the kernel benches' headline (ggml-quant's matmul bench at 768x1152, 128
+        tokens, every path) in its own section; --kernels runs only that.
   parity [--threads N] [--refresh-golden]
         llama.cpp and ours on the corpus plus generated texts, for F32, Q8_0 and our
         converter's F16, BF16, Q4_0, Q4_K_M, Q5_K_M, Q6_K: token ids must be equal;
@@ -90,6 +92,7 @@ fn main() -> Result<()> {
                 threads: 2,
                 out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md"),
                 quick: false,
+                kernels_only: false,
             };
             let mut it = args[1..].iter();
             while let Some(a) = it.next() {
@@ -102,6 +105,7 @@ fn main() -> Result<()> {
                     "--runs" => opts.runs = num()?,
                     "--threads" => opts.threads = num()?,
                     "--quick" => opts.quick = true,
+                    "--kernels" => opts.kernels_only = true,
                     other => bail!("bench: unknown option {other}\n\n{USAGE}"),
                 }
             }
