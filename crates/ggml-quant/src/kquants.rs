@@ -6,31 +6,11 @@
 //! (`quantize_q4_K(.., quant_weights = NULL)` calls `quantize_row_q4_K_ref`), which is
 //! what `llama-quantize` does without `--imatrix`.
 
-use bytemuck::{Pod, pod_read_unaligned};
-use half::f16;
-
 use crate::blocks::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, K_SCALE_SIZE, QK_K};
+use crate::legacy::{blocks, f, h, push};
 
 /// `GROUP_MAX_EPS`.
 const GROUP_MAX_EPS: f32 = 1e-15;
-
-fn h(x: f32) -> u16 {
-    f16::from_f32(x).to_bits()
-}
-
-fn f(bits: u16) -> f32 {
-    f16::from_bits(bits).to_f32()
-}
-
-fn push<B: Pod>(out: &mut Vec<u8>, b: &B) {
-    out.extend_from_slice(bytemuck::bytes_of(b));
-}
-
-fn blocks<B: Pod>(bytes: &[u8]) -> impl Iterator<Item = B> + '_ {
-    bytes
-        .chunks_exact(size_of::<B>())
-        .map(pod_read_unaligned::<B>)
-}
 
 /// `nearest_int`: round half to even through the 1.5 * 2^23 trick (exact for
 /// |x| <= 2^22; outside that ggml asserts, we give the same bits without panicking).

@@ -6,19 +6,19 @@ use half::f16;
 
 use crate::blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK4_0, QK8_0};
 
-fn h(x: f32) -> u16 {
+pub(crate) fn h(x: f32) -> u16 {
     f16::from_f32(x).to_bits()
 }
 
-fn f(bits: u16) -> f32 {
+pub(crate) fn f(bits: u16) -> f32 {
     f16::from_bits(bits).to_f32()
 }
 
-fn push<B: Pod>(out: &mut Vec<u8>, b: &B) {
+pub(crate) fn push<B: Pod>(out: &mut Vec<u8>, b: &B) {
     out.extend_from_slice(bytemuck::bytes_of(b));
 }
 
-fn blocks<B: Pod>(bytes: &[u8]) -> impl Iterator<Item = B> + '_ {
+pub(crate) fn blocks<B: Pod>(bytes: &[u8]) -> impl Iterator<Item = B> + '_ {
     bytes
         .chunks_exact(size_of::<B>())
         .map(pod_read_unaligned::<B>)
