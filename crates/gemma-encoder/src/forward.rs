@@ -28,11 +28,23 @@ fn rms_norm(row: &mut [f32], w: &[f32], eps: f32) {
     }
 }
 
-fn linear(model: &Model, t: &TensorRef, x: &[f32], act: Activations) -> Result<Vec<f32>, Error> {
+/// `y = x * W^T` into `y`, a buffer of at least `n_tokens * t.ne1` values that is
+/// resized (not reallocated once big enough) so the pass reuses its memory.
+fn linear_into(
+    model: &Model,
+    t: &TensorRef,
+    x: &[f32],
+    y: &mut Vec<f32>,
+    act: Activations,
+) -> Result<(), Error> {
     let w = model.matrix(t);
-    let mut y = vec![0f32; x.len() / t.ne0 * t.ne1];
-    matmul_with(&w, x, &mut y, act)
-        .map_err(|e| Error::new(ErrorKind::Model, format!("{}: {e}", t.name)))?;
+    y.resize(x.len() / t.ne0 * t.ne1, 0.0);
+    matmul_with(&w, x, y, act).map_err(|e| Error::new(ErrorKind::Model, format!("{}: {e}", t.name)))
+}
+
+fn linear(model: &Model, t: &TensorRef, x: &[f32], act: Activations) -> Result<Vec<f32>, Error> {
+    let mut y = Vec::new();
+    linear_into(model, t, x, &mut y, act)?;
     Ok(y)
 }
 
@@ -105,12 +117,17 @@ pub(crate) fn encode(
     let q_scale = 1.0 / (hd as f32).sqrt();
     // Each token's position within its own text.
     let positions: Vec<usize> = tokens.iter().flat_map(|t| 0..t.len()).collect();
+    // Buffers reused by every layer: the pass touches fresh memory once, not per layer.
+    let (mut h, mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut a, mut g, mut u) = (Vec::new(), Vec::new(), Vec::new());
+    let mut attn = vec![0f32; total * q_dim];
     for (il, layer) in model.layers.iter().enumerate() {
-        let mut h = x.clone();
+        h.clear();
+        h.extend_from_slice(&x);
         rms_norm_rows(&mut h, &layer.attn_norm, hp.eps);
-        let mut q = linear(model, &layer.q, &h, act)?;
-        let mut k = linear(model, &layer.k, &h, act)?;
-        let v = linear(model, &layer.v, &h, act)?;
+        linear_into(model, &layer.q, &h, &mut q, act)?;
+        linear_into(model, &layer.k, &h, &mut k, act)?;
+        linear_into(model, &layer.v, &h, &mut v, act)?;
         let sliding = hp.is_sliding(il);
         let table = &ropes[usize::from(sliding)];
         // Per-head q/k norms, RoPE at each token's position within its text, q / sqrt(d).
@@ -133,7 +150,6 @@ pub(crate) fn encode(
             });
 
         // Attention within each text; a sliding layer sees keys within ±window/2.
-        let mut attn = vec![0f32; total * q_dim];
         let shape = AttnShape {
             n_head: hp.n_head,
             n_head_kv: hp.n_head_kv,
@@ -151,32 +167,54 @@ pub(crate) fn encode(
                 tasks.push((starts[text], toks.len(), i0..i1, mine));
             }
         }
-        tasks.into_par_iter().for_each(|(t0, len, queries, out)| {
-            let n = t0 * kv_dim;
-            let end = (t0 + len) * kv_dim;
-            attend(
-                &shape,
-                &q[(t0 + queries.start) * q_dim..(t0 + queries.end) * q_dim],
-                &k[n..end],
-                &v[n..end],
-                queries,
-                out,
-            );
-        });
-        let mut a = linear(model, &layer.o, &attn, act)?;
+        // Without a window every query block of a text sees all its keys: pack them
+        // once per text and share the packing between its blocks.
+        let shared: Vec<Option<KvPack>> = tokens
+            .par_iter()
+            .enumerate()
+            .map(|(text, toks)| {
+                (!sliding && toks.len() > Q_BLOCK).then(|| {
+                    let (n, end) = (starts[text] * kv_dim, (starts[text] + toks.len()) * kv_dim);
+                    KvPack::new(&shape, &k[n..end], &v[n..end], 0, toks.len())
+                })
+            })
+            .collect();
+        let texts: Vec<usize> = tokens
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| std::iter::repeat_n(i, t.len().div_ceil(Q_BLOCK)))
+            .collect();
+        tasks
+            .into_par_iter()
+            .zip(texts)
+            .for_each(|((t0, len, queries, out), text)| {
+                let n = t0 * kv_dim;
+                let end = (t0 + len) * kv_dim;
+                attend(
+                    &shape,
+                    &q[(t0 + queries.start) * q_dim..(t0 + queries.end) * q_dim],
+                    &k[n..end],
+                    &v[n..end],
+                    shared[text].as_ref(),
+                    queries,
+                    out,
+                );
+            });
+        linear_into(model, &layer.o, &attn, &mut a, act)?;
         rms_norm_rows(&mut a, &layer.post_attn_norm, hp.eps);
         x.par_iter_mut().zip(&a).for_each(|(x, a)| *x += a);
 
-        let mut f = x.clone();
-        rms_norm_rows(&mut f, &layer.ffn_norm, hp.eps);
-        let mut g = linear(model, &layer.gate, &f, act)?;
-        let u = linear(model, &layer.up, &f, act)?;
+        h.clear();
+        h.extend_from_slice(&x);
+        rms_norm_rows(&mut h, &layer.ffn_norm, hp.eps);
+        linear_into(model, &layer.gate, &h, &mut g, act)?;
+        linear_into(model, &layer.up, &h, &mut u, act)?;
         g.par_chunks_mut(4096)
             .zip(u.par_chunks(4096))
             .for_each(|(g, u)| gelu_tanh_mul(g, u));
-        let mut d = linear(model, &layer.down, &g, act)?;
-        rms_norm_rows(&mut d, &layer.post_ffn_norm, hp.eps);
-        x.par_iter_mut().zip(&d).for_each(|(x, d)| *x += d);
+        linear_into(model, &layer.down, &g, &mut a, act)?;
+        rms_norm_rows(&mut a, &layer.post_ffn_norm, hp.eps);
+        x.par_iter_mut().zip(&a).for_each(|(x, d)| *x += d);
     }
     rms_norm_rows(&mut x, &model.output_norm, hp.eps);
     Ok(x)
@@ -194,16 +232,41 @@ struct AttnShape {
     half_window: Option<usize>,
 }
 
+/// A text's keys `lo..hi` and their values, packed per K/V head for products.
+struct KvPack {
+    keys: Vec<PackedMatrix>,
+    values: Vec<PackedMatrix>,
+}
+
+impl KvPack {
+    fn new(s: &AttnShape, k: &[f32], v: &[f32], lo: usize, hi: usize) -> KvPack {
+        let (hd, kv_dim) = (s.head_dim, s.n_head_kv * s.head_dim);
+        let n = hi - lo;
+        let heads = 0..s.n_head_kv;
+        KvPack {
+            keys: heads
+                .clone()
+                .map(|h| PackedMatrix::from_rows(&k[lo * kv_dim + h * hd..], n, hd, kv_dim))
+                .collect(),
+            values: heads
+                .map(|h| PackedMatrix::from_columns(&v[lo * kv_dim + h * hd..], hd, n, kv_dim))
+                .collect(),
+        }
+    }
+}
+
 /// Attention of the queries `queries` (positions within one text; `q` holds their rows)
 /// over the text's keys `k` and values `v` (all its rows), into `out`. Scores are one
 /// product of the query block with the keys in reach, a softmax per row (the sum in
 /// f64), and one product with the values; masked keys get weight 0 exactly, so a
-/// query's result does not depend on the block it was computed in.
+/// query's result does not depend on the block it was computed in. `shared` is the
+/// packing of all the text's keys, when the caller made it once for every block.
 fn attend(
     s: &AttnShape,
     q: &[f32],
     k: &[f32],
     v: &[f32],
+    shared: Option<&KvPack>,
     queries: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
@@ -216,15 +279,24 @@ fn attend(
         Some(w) => (i.saturating_sub(w), (i + w + 1).min(len)),
         None => (0, len),
     };
-    let lo = reach(queries.start).0;
-    let hi = reach(queries.end - 1).1;
+    let (lo, hi) = match shared {
+        Some(_) => (0, len),
+        None => (reach(queries.start).0, reach(queries.end - 1).1),
+    };
     let n_keys = hi - lo;
+    let local;
+    let pack = match shared {
+        Some(p) => p,
+        None => {
+            local = KvPack::new(s, k, v, lo, hi);
+            &local
+        }
+    };
     let mut qbuf = vec![0f32; group * nq * hd];
     let mut scores = vec![0f32; group * nq * n_keys];
     let mut o = vec![0f32; group * nq * hd];
     for kvh in 0..s.n_head_kv {
-        let keys = PackedMatrix::from_rows(&k[lo * kv_dim + kvh * hd..], n_keys, hd, kv_dim);
-        let values = PackedMatrix::from_columns(&v[lo * kv_dim + kvh * hd..], hd, n_keys, kv_dim);
+        let (keys, values) = (&pack.keys[kvh], &pack.values[kvh]);
         // The query rows of the heads that share this K/V head, head-major.
         for j in 0..group {
             let h = kvh * group + j;

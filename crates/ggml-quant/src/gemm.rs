@@ -248,16 +248,26 @@ pub(crate) fn quantize_i16(x: &[f32]) -> ActI16 {
 /// The scalar reference of [`quantize_i16`] for one chunk of whole blocks.
 #[inline(always)]
 pub(crate) fn quantize_i16_body(x: &[f32], q: &mut [i16], d: &mut [f32]) {
-    for ((xb, qb), db) in x
-        .chunks_exact(QK8_0)
-        .zip(q.chunks_exact_mut(QK8_0))
-        .zip(d.iter_mut())
-    {
-        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // Fixed-size blocks, one pass each, so the compiler vectorizes within a block.
+    let (xs, _) = x.as_chunks::<QK8_0>();
+    let (qs, _) = q.as_chunks_mut::<QK8_0>();
+    for ((xb, qb), db) in xs.iter().zip(qs).zip(d.iter_mut()) {
+        // The largest magnitude through the bits (an integer max vectorizes; a NaN wins
+        // and poisons the block instead of being skipped).
+        let mut bits = 0u32;
+        for v in xb {
+            bits = bits.max(v.to_bits() & 0x7fff_ffff);
+        }
+        let amax = f32::from_bits(bits);
         let id = if amax != 0.0 { 32767.0 / amax } else { 0.0 };
         *db = amax / 32767.0;
-        for (o, v) in qb.iter_mut().zip(xb) {
-            *o = (v * id).round_ties_even() as i16;
+        // |v * id| <= 32767, so the i32 is the i16 (a NaN gives 0 either way).
+        let mut wide = [0i32; QK8_0];
+        for (o, v) in wide.iter_mut().zip(xb) {
+            *o = (v * id).round_ties_even() as i32;
+        }
+        for (o, w) in qb.iter_mut().zip(wide) {
+            *o = w as i16;
         }
     }
 }
@@ -344,7 +354,13 @@ pub(crate) fn drive(
         let r0 = panel * PANEL;
         let n = PANEL.min(rows - r0);
         for (i, row) in t.iter().enumerate().take(m) {
-            y[i * rows + r0..i * rows + r0 + n].copy_from_slice(&row[..n]);
+            let dst = &mut y[i * rows + r0..];
+            if n == PANEL {
+                // A constant-length copy: two vector stores, not a libc call per row.
+                dst[..PANEL].copy_from_slice(row);
+            } else {
+                dst[..n].copy_from_slice(&row[..n]);
+            }
         }
     };
     // Every micro-tile of tokens `t0..t0 + nt` against one panel, all k-chunks.

@@ -313,7 +313,21 @@ pub fn softmax(p: &mut [f32]) {
         #[inline(always)]
         fn with_simd<S: Simd>(self, _simd: S) {
             let p = self.0;
-            let max = p.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            // 16 lane maxima by compare-and-select (which vectorizes, unlike the
+            // NaN-aware `f32::max` chain), then their maximum.
+            let mut lanes = [f32::NEG_INFINITY; 16];
+            let mut chunks16 = p.chunks_exact(16);
+            for c in &mut chunks16 {
+                for i in 0..16 {
+                    lanes[i] = if c[i] > lanes[i] { c[i] } else { lanes[i] };
+                }
+            }
+            for (i, &v) in chunks16.remainder().iter().enumerate() {
+                lanes[i] = if v > lanes[i] { v } else { lanes[i] };
+            }
+            let max = lanes
+                .iter()
+                .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
             for s in p.iter_mut() {
                 *s = exp_approx(*s - max);
             }
