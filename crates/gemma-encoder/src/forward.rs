@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::error::{Error, ErrorKind};
 use crate::model::{Model, TensorRef};
 
-/// `rms_norm(x) * w` row by row, as ggml: the mean of squares summed in f64, the scale
+/// `rms_norm(x) * w` row by row, as ggml: the mean of squares in f64, the scale
 /// `1 / sqrtf(mean + eps)` in f32, then `(x * scale) * w`.
 fn rms_norm_rows(x: &mut [f32], w: &[f32], eps: f32) {
     let n = w.len();
@@ -20,7 +20,20 @@ fn rms_norm_rows(x: &mut [f32], w: &[f32], eps: f32) {
 }
 
 fn rms_norm(row: &mut [f32], w: &[f32], eps: f32) {
-    let sum: f64 = row.iter().map(|v| f64::from(v * v)).sum();
+    // Eight f64 partial sums (ggml keeps one; the order differs, the precision not),
+    // so the loop vectorizes instead of waiting on one chain of additions.
+    let mut lanes = [0f64; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            lanes[i] += f64::from(c[i] * c[i]);
+        }
+    }
+    for (i, v) in chunks.remainder().iter().enumerate() {
+        lanes[i] += f64::from(v * v);
+    }
+    let sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
     let mean = (sum / row.len() as f64) as f32;
     let scale = 1.0 / (mean + eps).sqrt();
     for (v, w) in row.iter_mut().zip(w) {
