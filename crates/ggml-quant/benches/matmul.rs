@@ -41,11 +41,16 @@ fn bench_matmul(c: &mut Criterion) {
         (QuantType::Q8_0, Activations::F32, "f32"),
         (QuantType::F16, Activations::F32, "f32"),
         (QuantType::Q4_0, Activations::Int16, "int16"),
+        (QuantType::Q4_K, Activations::Int16, "f32"),
+        (QuantType::Q6_K, Activations::Int16, "f32"),
     ];
     for (q, act, scheme) in cases {
         let mut g = c.benchmark_group(format!("matmul/{q:?}/{scheme}").to_lowercase());
         g.sample_size(10);
         for (rows, cols) in SHAPES {
+            if cols % q.block_size() != 0 {
+                continue; // a K-quant row is whole super-blocks of 256
+            }
             let wf = values(rows * cols, 7);
             let data: Vec<u8> = wf
                 .chunks(cols)

@@ -547,10 +547,14 @@ mod tests {
             rows in 1usize..70,
             blocks in 1usize..5,
             tokens in prop_tokens(),
-            q in proptest::sample::select(vec![QuantType::Q8_0, QuantType::Q4_0, QuantType::Q5_0, QuantType::F16]),
+            q in proptest::sample::select(vec![
+                QuantType::Q8_0, QuantType::Q4_0, QuantType::Q5_0, QuantType::F16,
+                QuantType::Q4_K, QuantType::Q6_K,
+            ]),
             seed in 1u64..u64::MAX,
         ) {
-            let cols = blocks * 32;
+            // Rows of whole blocks of the type: 32 values, or 256 for the K-quants.
+            let cols = blocks * q.block_size().max(32);
             let wf = values(rows * cols, seed);
             let data: Vec<u8> = wf.chunks(cols).flat_map(|r| quantize_row(q, r).unwrap()).collect();
             let w = Matrix::new(q, &data, rows, cols).unwrap();
