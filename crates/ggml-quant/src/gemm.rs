@@ -207,13 +207,14 @@ impl PackedMatrix {
             let n = PANEL.min(self.rows - r0);
             for t0 in (0..n_tokens).step_by(MR) {
                 let m = MR.min(n_tokens - t0);
-                let tile = kernel(
+                let mut tile = [[0f32; PANEL]; MR];
+                kernel(
                     &self.inner.w[2 * panel * gw..(2 * panel + 2) * gw],
                     cols,
                     0..cols,
                     &x[t0 * cols..(t0 + m) * cols],
                     m,
-                    &[[0f32; PANEL]; MR],
+                    &mut tile,
                 );
                 for (i, row) in tile.iter().enumerate().take(m) {
                     let o = (t0 + i) * y_stride + r0;
@@ -284,10 +285,9 @@ pub(crate) fn kernel_i16_scalar(
     x: &[i16],
     xd: &[f32],
     m: usize,
-    acc: &Tile,
-) -> Tile {
+    out: &mut Tile,
+) {
     let cols = blocks * QK8_0;
-    let mut out = *acc;
     for (t, out_t) in out.iter_mut().enumerate().take(m) {
         let xt = &x[t * cols..(t + 1) * cols];
         for (j, o) in out_t.iter_mut().enumerate() {
@@ -306,7 +306,6 @@ pub(crate) fn kernel_i16_scalar(
             *o = acc;
         }
     }
-    out
 }
 
 /// The scalar f32 kernel: adds `W[j][k] * x[t][k]` for `k` in `ks`, in order, one fused
@@ -317,9 +316,8 @@ pub(crate) fn kernel_f32_scalar(
     ks: Range<usize>,
     x: &[f32],
     m: usize,
-    acc: &Tile,
-) -> Tile {
-    let mut out = *acc;
+    out: &mut Tile,
+) {
     for (t, out_t) in out.iter_mut().enumerate().take(m) {
         let xt = &x[t * cols..(t + 1) * cols];
         for (j, o) in out_t.iter_mut().enumerate() {
@@ -332,7 +330,6 @@ pub(crate) fn kernel_f32_scalar(
             *o = acc;
         }
     }
-    out
 }
 
 /// Runs `tile(panel, t0, m, ks, acc)` — `m <= MR` tokens from `t0` against the 32 rows
@@ -345,7 +342,7 @@ pub(crate) fn drive(
     n_tokens: usize,
     k_chunks: &[Range<usize>],
     y: &mut [f32],
-    tile: impl Fn(usize, usize, usize, Range<usize>, &Tile) -> Tile + Sync,
+    tile: impl Fn(usize, usize, usize, Range<usize>, &mut Tile) + Sync,
 ) {
     let panels = rows.div_ceil(PANEL);
     let threads = rayon::current_num_threads().max(1);
@@ -368,7 +365,7 @@ pub(crate) fn drive(
         for ks in k_chunks {
             for (i, a) in acc.iter_mut().enumerate() {
                 let ts = i * MR;
-                *a = tile(panel, t0 + ts, MR.min(nt - ts), ks.clone(), a);
+                tile(panel, t0 + ts, MR.min(nt - ts), ks.clone(), a);
             }
         }
         acc

@@ -18,12 +18,12 @@ use crate::kernels;
 mod x86_64;
 
 /// An int16 kernel: (panel weights, panel scales, blocks, blocks to add, token quants,
-/// token scales, tokens, accumulators) -> tile.
+/// token scales, tokens, accumulators updated in place).
 pub(crate) type KernelI16 =
-    fn(&[i16], &[f32], usize, Range<usize>, &[i16], &[f32], usize, &Tile) -> Tile;
-/// An f32 kernel: (panel weights, cols, k to add, tokens, token count, accumulators) ->
-/// tile.
-pub(crate) type KernelF32 = fn(&[f32], usize, Range<usize>, &[f32], usize, &Tile) -> Tile;
+    fn(&[i16], &[f32], usize, Range<usize>, &[i16], &[f32], usize, &mut Tile);
+/// An f32 kernel: (panel weights, cols, k to add, tokens, token count, accumulators
+/// updated in place).
+pub(crate) type KernelF32 = fn(&[f32], usize, Range<usize>, &[f32], usize, &mut Tile);
 
 /// The int16 kernel for the path in force on this thread.
 pub(crate) fn kernel_i16() -> KernelI16 {

@@ -14,7 +14,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use crate::arch::{KernelF32, KernelI16};
-use crate::gemm::{BLOCK_I16, GROUP, MR, PANEL, Tile};
+use crate::gemm::{BLOCK_I16, GROUP, MR, Tile};
 
 fn has_avx512() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
@@ -78,7 +78,7 @@ fn check_f32(w: &[f32], cols: usize, ks: &Range<usize>, x: &[f32], m: usize) {
 macro_rules! by_m {
     ($m:expr, $f:ident, $($arg:expr),*) => {
         match $m {
-            0 => [[0f32; PANEL]; MR],
+            0 => {}
             1 => $f::<1>($($arg),*),
             2 => $f::<2>($($arg),*),
             3 => $f::<3>($($arg),*),
@@ -97,8 +97,8 @@ fn i16_avx512_vnni(
     x: &[i16],
     xd: &[f32],
     m: usize,
-    acc: &Tile,
-) -> Tile {
+    acc: &mut Tile,
+) {
     check_i16(w, d, blocks, &ks, x, xd, m);
     // SAFETY: chosen only when the CPU has AVX-512F/BW/VNNI (`kernel_i16`); the slice
     // lengths the kernel reads were checked above.
@@ -113,8 +113,8 @@ fn i16_avx512bw(
     x: &[i16],
     xd: &[f32],
     m: usize,
-    acc: &Tile,
-) -> Tile {
+    acc: &mut Tile,
+) {
     check_i16(w, d, blocks, &ks, x, xd, m);
     // SAFETY: chosen only when the CPU has AVX-512F/BW; lengths checked above.
     unsafe { by_m!(m, i16_512_bw, w, d, blocks, ks.clone(), x, xd, acc) }
@@ -128,10 +128,9 @@ fn i16_avx2(
     x: &[i16],
     xd: &[f32],
     m: usize,
-    acc: &Tile,
-) -> Tile {
+    acc: &mut Tile,
+) {
     check_i16(w, d, blocks, &ks, x, xd, m);
-    let mut out = *acc;
     // Three tokens against one group at a time: AVX2 has 16 registers.
     for g in 0..2 {
         let mut t = 0;
@@ -152,23 +151,21 @@ fn i16_avx2(
                 }
             };
             for k in 0..n {
-                out[t + k][g * GROUP..(g + 1) * GROUP].copy_from_slice(&r[k]);
+                acc[t + k][g * GROUP..(g + 1) * GROUP].copy_from_slice(&r[k]);
             }
             t += n;
         }
     }
-    out
 }
 
-fn f32_avx512(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &Tile) -> Tile {
+fn f32_avx512(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &mut Tile) {
     check_f32(w, cols, &ks, x, m);
     // SAFETY: chosen only when the CPU has AVX-512F; lengths checked above.
     unsafe { by_m!(m, f32_512, w, cols, ks.clone(), x, acc) }
 }
 
-fn f32_avx2(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &Tile) -> Tile {
+fn f32_avx2(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &mut Tile) {
     check_f32(w, cols, &ks, x, m);
-    let mut out = *acc;
     for g in 0..2 {
         let wg = &w[g * cols * GROUP..];
         let init: [&[f32]; MR] = std::array::from_fn(|t| &acc[t][g * GROUP..(g + 1) * GROUP]);
@@ -187,10 +184,9 @@ fn f32_avx2(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: 
             }
         };
         for k in 0..m {
-            out[k][g * GROUP..(g + 1) * GROUP].copy_from_slice(&r[k]);
+            acc[k][g * GROUP..(g + 1) * GROUP].copy_from_slice(&r[k]);
         }
     }
-    out
 }
 
 /// The int16 block loop for `M` tokens x 32 rows; `DP` is the pair dot-accumulate.
@@ -202,9 +198,9 @@ unsafe fn i16_512_body<const M: usize>(
     ks: Range<usize>,
     x: &[i16],
     xd: &[f32],
-    acc: &Tile,
+    acc: &mut Tile,
     dp: impl Fn(__m512i, __m512i, __m512i) -> __m512i,
-) -> Tile {
+) {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
@@ -239,12 +235,10 @@ unsafe fn i16_512_body<const M: usize>(
                 accf[t][1] = _mm512_fmadd_ps(fb, sx, accf[t][1]);
             }
         }
-        let mut out = *acc;
         for t in 0..M {
-            _mm512_storeu_ps(out[t].as_mut_ptr(), accf[t][0]);
-            _mm512_storeu_ps(out[t].as_mut_ptr().add(GROUP), accf[t][1]);
+            _mm512_storeu_ps(acc[t].as_mut_ptr(), accf[t][0]);
+            _mm512_storeu_ps(acc[t].as_mut_ptr().add(GROUP), accf[t][1]);
         }
-        out
     }
 }
 
@@ -256,8 +250,8 @@ unsafe fn i16_512_vnni<const M: usize>(
     ks: Range<usize>,
     x: &[i16],
     xd: &[f32],
-    acc: &Tile,
-) -> Tile {
+    acc: &mut Tile,
+) {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
@@ -275,8 +269,8 @@ unsafe fn i16_512_bw<const M: usize>(
     ks: Range<usize>,
     x: &[i16],
     xd: &[f32],
-    acc: &Tile,
-) -> Tile {
+    acc: &mut Tile,
+) {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
@@ -346,16 +340,16 @@ unsafe fn f32_512<const M: usize>(
     cols: usize,
     ks: Range<usize>,
     x: &[f32],
-    init: &Tile,
-) -> Tile {
+    acc_io: &mut Tile,
+) {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
         let (w0, w1) = (w.as_ptr(), w.as_ptr().add(cols * GROUP));
         let mut acc = [[_mm512_setzero_ps(); 2]; M];
         for t in 0..M {
-            acc[t][0] = _mm512_loadu_ps(init[t].as_ptr());
-            acc[t][1] = _mm512_loadu_ps(init[t].as_ptr().add(GROUP));
+            acc[t][0] = _mm512_loadu_ps(acc_io[t].as_ptr());
+            acc[t][1] = _mm512_loadu_ps(acc_io[t].as_ptr().add(GROUP));
         }
         for k in ks {
             let wa = _mm512_loadu_ps(w0.add(k * GROUP));
@@ -366,12 +360,10 @@ unsafe fn f32_512<const M: usize>(
                 acc[t][1] = _mm512_fmadd_ps(wb, xv, acc[t][1]);
             }
         }
-        let mut out = *init;
         for t in 0..M {
-            _mm512_storeu_ps(out[t].as_mut_ptr(), acc[t][0]);
-            _mm512_storeu_ps(out[t].as_mut_ptr().add(GROUP), acc[t][1]);
+            _mm512_storeu_ps(acc_io[t].as_mut_ptr(), acc[t][0]);
+            _mm512_storeu_ps(acc_io[t].as_mut_ptr().add(GROUP), acc[t][1]);
         }
-        out
     }
 }
 
