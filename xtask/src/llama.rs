@@ -78,34 +78,15 @@ fn build(dir: &Path) -> Result<()> {
     fs::create_dir_all(&dl)?;
     eprintln!("llama.cpp: fetching llama-cpp-python {LLAMA_CPP_PYTHON} (source), {CMAKE}, {NINJA}");
     crate::pypi::check_pip()?;
-    run(Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
+    crate::pypi::pip_download(
+        &dl,
+        &[
             "--no-binary",
-        ])
-        .args([
             "llama-cpp-python",
             &format!("llama-cpp-python=={LLAMA_CPP_PYTHON}"),
-        ])
-        .arg("-d")
-        .arg(&dl))?;
-    run(Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-        ])
-        .args([CMAKE, NINJA])
-        .arg("-d")
-        .arg(&dl))?;
+        ],
+    )?;
+    crate::pypi::pip_download(&dl, &["--only-binary", ":all:", CMAKE, NINJA])?;
     // The wheels are zip files holding the cmake and ninja executables.
     let tools = dir.join("tools");
     let mut cmake = None;

@@ -41,6 +41,26 @@ pub fn check_pip() -> Result<()> {
     }
 }
 
+/// `python3 -m pip download --no-deps --quiet --dest DEST ARGS...`; on failure the error
+/// carries pip's own message.
+pub fn pip_download(dest: &Path, args: &[&str]) -> Result<()> {
+    let out = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps"])
+        .args(["--disable-pip-version-check", "--quiet", "--dest"])
+        .arg(dest)
+        .args(args)
+        .output()
+        .context("cannot run python3 -m pip")?;
+    if !out.status.success() {
+        bail!(
+            "pip download {} failed (is the package index reachable?):\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// Downloads the 25 wheels into `dir` (those already there are kept).
 pub fn download_wheels(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir)?;
@@ -49,19 +69,12 @@ pub fn download_wheels(dir: &Path) -> Result<()> {
             continue;
         }
         eprint!("\r  pip download {PACKAGE}==0.2.{v} ({v}/25)\x1b[K");
-        let out = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-            .args(["--disable-pip-version-check", "--quiet", "--dest"])
-            .arg(dir)
-            .arg(format!("{PACKAGE}==0.2.{v}"))
-            .output()
-            .context("cannot run python3 -m pip")?;
-        if !out.status.success() {
+        if let Err(e) = pip_download(
+            dir,
+            &["--only-binary=:all:", &format!("{PACKAGE}==0.2.{v}")],
+        ) {
             eprintln!();
-            bail!(
-                "pip could not download {PACKAGE}==0.2.{v} (is the package index reachable?):\n{}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            return Err(e);
         }
         if !dir.join(wheel_name(v)).is_file() {
             bail!("pip reported success but {} is missing", wheel_name(v));

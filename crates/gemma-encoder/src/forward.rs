@@ -177,7 +177,7 @@ pub(crate) fn encode(
                 let i1 = (i0 + Q_BLOCK).min(toks.len());
                 let (mine, tail) = rest.split_at_mut((i1 - i0) * q_dim);
                 rest = tail;
-                tasks.push((starts[text], toks.len(), i0..i1, mine));
+                tasks.push((text, toks.len(), i0..i1, mine));
             }
         }
         // Without a window every query block of a text sees all its keys: pack them
@@ -192,27 +192,20 @@ pub(crate) fn encode(
                 })
             })
             .collect();
-        let texts: Vec<usize> = tokens
-            .iter()
-            .enumerate()
-            .flat_map(|(i, t)| std::iter::repeat_n(i, t.len().div_ceil(Q_BLOCK)))
-            .collect();
-        tasks
-            .into_par_iter()
-            .zip(texts)
-            .for_each(|((t0, len, queries, out), text)| {
-                let n = t0 * kv_dim;
-                let end = (t0 + len) * kv_dim;
-                attend(
-                    &shape,
-                    &q[(t0 + queries.start) * q_dim..(t0 + queries.end) * q_dim],
-                    &k[n..end],
-                    &v[n..end],
-                    shared[text].as_ref(),
-                    queries,
-                    out,
-                );
-            });
+        tasks.into_par_iter().for_each(|(text, len, queries, out)| {
+            let t0 = starts[text];
+            let n = t0 * kv_dim;
+            let end = (t0 + len) * kv_dim;
+            attend(
+                &shape,
+                &q[(t0 + queries.start) * q_dim..(t0 + queries.end) * q_dim],
+                &k[n..end],
+                &v[n..end],
+                shared[text].as_ref(),
+                queries,
+                out,
+            );
+        });
         linear_into(model, &layer.o, &attn, &mut a, act)?;
         rms_norm_rows(&mut a, &layer.post_attn_norm, hp.eps);
         x.par_iter_mut().zip(&a).for_each(|(x, a)| *x += a);

@@ -30,8 +30,8 @@ fn has_avx2() -> bool {
 
 pub(super) fn kernel_i16(path: &str) -> Option<KernelI16> {
     match path {
-        "avx512" if has_vnni() => Some(i16_avx512_vnni),
-        "avx512" if has_avx512() => Some(i16_avx512bw),
+        "avx512" if has_vnni() => Some(i16_avx512::<true>),
+        "avx512" if has_avx512() => Some(i16_avx512::<false>),
         "avx512" | "avx2" if has_avx2() => Some(i16_avx2),
         _ => None,
     }
@@ -89,7 +89,8 @@ macro_rules! by_m {
     };
 }
 
-fn i16_avx512_vnni(
+/// The AVX-512 int16 kernel: `vpdpwssd` when `VNNI`, else `vpmaddwd` + add.
+fn i16_avx512<const VNNI: bool>(
     w: &[i16],
     d: &[f32],
     blocks: usize,
@@ -100,24 +101,15 @@ fn i16_avx512_vnni(
     acc: &mut Tile,
 ) {
     check_i16(w, d, blocks, &ks, x, xd, m);
-    // SAFETY: chosen only when the CPU has AVX-512F/BW/VNNI (`kernel_i16`); the slice
-    // lengths the kernel reads were checked above.
-    unsafe { by_m!(m, i16_512_vnni, w, d, blocks, ks.clone(), x, xd, acc) }
-}
-
-fn i16_avx512bw(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
-    ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
-    m: usize,
-    acc: &mut Tile,
-) {
-    check_i16(w, d, blocks, &ks, x, xd, m);
-    // SAFETY: chosen only when the CPU has AVX-512F/BW; lengths checked above.
-    unsafe { by_m!(m, i16_512_bw, w, d, blocks, ks.clone(), x, xd, acc) }
+    // SAFETY: chosen only when the CPU has AVX-512F/BW, and VNNI for `VNNI = true`
+    // (`kernel_i16`); the slice lengths the kernel reads were checked above.
+    unsafe {
+        if VNNI {
+            by_m!(m, i16_512_vnni, w, d, blocks, ks.clone(), x, xd, acc)
+        } else {
+            by_m!(m, i16_512_bw, w, d, blocks, ks.clone(), x, xd, acc)
+        }
+    }
 }
 
 fn i16_avx2(
