@@ -8,7 +8,8 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ggml_quant::{
-    Activations, Matrix, QuantType, available_paths, matmul_with, quantize_row, with_path,
+    Activations, Matrix, PackedWeights, QuantType, available_paths, matmul_with, quantize_row,
+    with_path,
 };
 
 /// (rows, cols): q/o, k/v, gate/up, down, dense_2 (3072 x 768) and dense_3.
@@ -35,16 +36,23 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 fn bench_matmul(c: &mut Criterion) {
     let quick = std::env::var("BENCH_QUICK").is_ok();
     let tokens: &[usize] = if quick { &[128] } else { &[1, 16, 128, 2048] };
+    // Each call packs the weights, as `matmul_with` does, except for the `-prepacked`
+    // schemes, which time `PackedWeights::matmul` on weights packed once (the kernel and
+    // the activation quantization alone).
     let cases = [
         (QuantType::Q8_0, Activations::Int16, "int16"),
+        (QuantType::Q8_0, Activations::Int16, "int16-prepacked"),
         (QuantType::Q8_0, Activations::Native, "int8"),
+        (QuantType::Q8_0, Activations::Native, "int8-prepacked"),
         (QuantType::Q8_0, Activations::F32, "f32"),
         (QuantType::F16, Activations::F32, "f32"),
         (QuantType::Q4_0, Activations::Int16, "int16"),
+        (QuantType::Q4_0, Activations::Native, "int8"),
         (QuantType::Q4_K, Activations::Int16, "f32"),
         (QuantType::Q6_K, Activations::Int16, "f32"),
     ];
     for (q, act, scheme) in cases {
+        let prepacked = scheme.ends_with("-prepacked");
         let mut g = c.benchmark_group(format!("matmul/{q:?}/{scheme}").to_lowercase());
         g.sample_size(10);
         for (rows, cols) in SHAPES {
@@ -66,11 +74,18 @@ fn bench_matmul(c: &mut Criterion) {
                         continue;
                     }
                     let id = BenchmarkId::new(format!("{path}/{rows}x{cols}"), n);
-                    g.bench_with_input(id, &n, |b, _| {
-                        b.iter(|| {
-                            with_path(path, || matmul_with(&w, &x, &mut y, act).unwrap());
-                        })
-                    });
+                    if prepacked {
+                        let p = PackedWeights::new(&w, act).unwrap();
+                        g.bench_with_input(id, &n, |b, _| {
+                            b.iter(|| with_path(path, || p.matmul(&x, &mut y).unwrap()))
+                        });
+                    } else {
+                        g.bench_with_input(id, &n, |b, _| {
+                            b.iter(|| {
+                                with_path(path, || matmul_with(&w, &x, &mut y, act).unwrap());
+                            })
+                        });
+                    }
                 }
             }
         }

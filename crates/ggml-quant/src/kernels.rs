@@ -165,82 +165,17 @@ fn dot_i8_body(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f32]) -
     sum
 }
 
-/// [`dot_i8_body`] against four token rows at once; bit-identical results.
-#[inline(always)]
-fn dot_i8_x4(wq: &[[i8; QK8_0]], wd: &[f32], xq: [&[[i8; QK8_0]]; 4], xd: [&[f32]; 4]) -> [f32; 4] {
-    let mut sum = [0f32; 4];
-    for (b, (a, da)) in wq.iter().zip(wd).enumerate() {
-        for k in 0..4 {
-            let x = &xq[k][b];
-            let mut s = 0i32;
-            for j in 0..QK8_0 {
-                s += i32::from(a[j]) * i32::from(x[j]);
-            }
-            sum[k] += s as f32 * (da * xd[k][b]);
-        }
-    }
-    sum
-}
-
-/// For every weight row `r` (int8 blocks `wq[r * bpr..]`, scales `wd`) and token `t`
-/// (`xq`, `xd` likewise), `out[r * n_tokens + t]` = [`dot_i8_blocks`] of the two; one
-/// dispatch for the whole tile.
-pub(crate) fn tile_i8(
-    wq: &[[i8; QK8_0]],
-    wd: &[f32],
-    xq: &[[i8; QK8_0]],
-    xd: &[f32],
-    bpr: usize,
-    out: &mut [f32],
-) {
-    struct Op<'a>(
-        &'a [[i8; QK8_0]],
-        &'a [f32],
-        &'a [[i8; QK8_0]],
-        &'a [f32],
-        usize,
-        &'a mut [f32],
-    );
+/// [`crate::gemm::quantize_u8_body`] compiled for the path in force.
+pub(crate) fn quantize_u8(x: &[f32], q: &mut [u8], d: &mut [f32]) {
+    struct Op<'a>(&'a [f32], &'a mut [u8], &'a mut [f32]);
     impl WithSimd for Op<'_> {
         type Output = ();
         #[inline(always)]
         fn with_simd<S: Simd>(self, _simd: S) {
-            let Op(wq, wd, xq, xd, bpr, out) = self;
-            let n_tokens = xd.len() / bpr;
-            for (r, out_row) in out.chunks_mut(n_tokens).enumerate() {
-                let (w, d) = (&wq[r * bpr..(r + 1) * bpr], &wd[r * bpr..(r + 1) * bpr]);
-                let mut t = 0;
-                while t + 4 <= n_tokens {
-                    let xs = [0, 1, 2, 3].map(|k| &xq[(t + k) * bpr..(t + k + 1) * bpr]);
-                    let ds = [0, 1, 2, 3].map(|k| &xd[(t + k) * bpr..(t + k + 1) * bpr]);
-                    out_row[t..t + 4].copy_from_slice(&dot_i8_x4(w, d, xs, ds));
-                    t += 4;
-                }
-                for (t, o) in out_row.iter_mut().enumerate().skip(t) {
-                    *o = dot_i8_body(
-                        w,
-                        d,
-                        &xq[t * bpr..(t + 1) * bpr],
-                        &xd[t * bpr..(t + 1) * bpr],
-                    );
-                }
-            }
+            crate::gemm::quantize_u8_body(self.0, self.1, self.2)
         }
     }
-    dispatch(Op(wq, wd, xq, xd, bpr, out))
-}
-
-/// ggml's x86 `quantize_row_q8_0`: per block, `d = amax / 127` (stored as f16), quants
-/// `round_half_even(x * 127 / amax)`.
-pub(crate) fn quantize_q8_0_x86(x: &[f32], q: &mut [[i8; QK8_0]], d: &mut [f32]) {
-    for ((xb, qb), db) in x.chunks_exact(QK8_0).zip(q.iter_mut()).zip(d.iter_mut()) {
-        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-        *db = half::f16::from_f32(amax / 127.0).to_f32();
-        for (o, v) in qb.iter_mut().zip(xb) {
-            *o = (v * id).round_ties_even() as i8;
-        }
-    }
+    dispatch(Op(x, q, d))
 }
 
 /// [`crate::gemm::quantize_i16_body`] compiled for the path in force.
@@ -377,10 +312,26 @@ mod tests {
         x[0] = 127.0;
         x[1] = 2.5;
         x[2] = -3.5;
-        let mut q = [[0i8; 32]; 1];
+        x[3] = -127.0;
+        let mut q = [0u8; 32];
         let mut d = [0f32; 1];
-        quantize_q8_0_x86(&x, &mut q, &mut d);
-        assert_eq!((q[0][0], q[0][1], q[0][2], d[0]), (127, 2, -4, 1.0));
+        crate::gemm::quantize_u8_body(&x, &mut q, &mut d);
+        // Stored + 128.
+        assert_eq!(
+            (q[0], q[1], q[2], q[3], q[4], d[0]),
+            (255, 130, 124, 1, 128, 1.0)
+        );
+        let x: Vec<f32> = (0..64).map(|i| (i as f32 - 30.3) * 0.37).collect();
+        let mut q = [0u8; 64];
+        let mut d = [0f32; 2];
+        crate::gemm::quantize_u8_body(&x, &mut q, &mut d);
+        for (i, v) in x.iter().enumerate() {
+            let amax = x[i / 32 * 32..][..32]
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()));
+            let want = (v * (127.0 / amax)).round_ties_even() as i32 + 128;
+            assert_eq!(i32::from(q[i]), want, "{i}");
+        }
     }
 
     /// Deterministic pseudo-random values, some awkward (zeros, large, tiny).
@@ -405,24 +356,12 @@ mod tests {
         /// Every SIMD path gives the scalar path's bits, on lengths that are not
         /// multiples of the vector or block sizes.
         #[test]
-        fn simd_paths_equal_scalar(n in 0usize..200, rows in 1usize..9, tokens in 1usize..11, seed in 1u64..u64::MAX) {
+        fn simd_paths_equal_scalar(n in 0usize..200, seed in 1u64..u64::MAX) {
             let a = values(n, seed);
             let b = values(n, seed.wrapping_mul(3));
             let scalar = with_path("scalar", || dot_f32(&a, &b)).unwrap();
-            let cols = 64;
-            let mut q = vec![[0i8; QK8_0]; (rows + tokens) * 2];
-            let mut d = vec![0f32; (rows + tokens) * 2];
-            quantize_q8_0_x86(&values((rows + tokens) * cols, seed ^ 77), &mut q, &mut d);
-            let (wq, xq) = q.split_at(rows * 2);
-            let (wd, xd) = d.split_at(rows * 2);
-            let tile8 = |path| with_path(path, || {
-                let mut out = vec![0f32; rows * tokens];
-                tile_i8(wq, wd, xq, xd, 2, &mut out);
-                out
-            });
             for path in available_paths() {
                 proptest::prop_assert_eq!(with_path(path, || dot_f32(&a, &b)).unwrap().to_bits(), scalar.to_bits(), "{}", path);
-                proptest::prop_assert_eq!(tile8(path), tile8("scalar"), "{}", path);
             }
         }
     }

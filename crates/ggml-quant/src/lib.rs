@@ -14,6 +14,7 @@
 //!   ([`Activations::Int16`]: exact VNNI block sums, f32 accuracy) or in f32; kernels
 //!   chosen at run time ([`simd_path`], [`kernel_i16_name`], forced lower with
 //!   `GGML_QUANT_SIMD`), each bit-identical with the portable one.
+//! - [`PackedWeights`]: a weight matrix packed once for many products.
 //! - [`PackedMatrix`]: an f32 matrix packed once for many products on one thread
 //!   (attention's keys and values).
 //! - [`Error`]: the crate's one error type.
@@ -41,7 +42,7 @@ mod kquants;
 mod legacy;
 pub mod matmul;
 
-pub use arch::kernel_i16_name;
+pub use arch::{kernel_i8_name, kernel_i16_name};
 pub use blocks::{
     BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0, BlockQ5_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8K,
     QK_K, QK4_0, QK8_0,
@@ -50,7 +51,7 @@ pub use error::Error;
 pub use float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use gemm::PackedMatrix;
 pub use kernels::{SIMD_ENV, available_paths, simd_path, with_path};
-pub use matmul::{Activations, Matrix, matmul, matmul_with};
+pub use matmul::{Activations, Matrix, PackedWeights, matmul, matmul_with};
 
 /// The weight formats this crate converts to and from.
 #[allow(non_camel_case_types, missing_docs)]

@@ -17,12 +17,9 @@
 //! Every output element is computed from its own row and column alone, in a fixed
 //! order, so results do not depend on the batch, the tile sizes or the thread count.
 
-use rayon::prelude::*;
-
 use crate::blocks::{BlockQ4_0, BlockQ5_0, BlockQ8_0, QK8_0};
 use crate::error::Error;
-use crate::gemm::{PackedF32, PackedI16, gemm_f32, gemm_i16};
-use crate::kernels;
+use crate::gemm::{PackedF32, PackedI8, PackedI16, gemm_f32, gemm_i8, gemm_i16};
 use crate::{QuantType, dequantize_row};
 
 /// A weight matrix of `rows` rows of `cols` values, borrowed in its GGUF encoding.
@@ -88,10 +85,6 @@ impl<'a> Matrix<'a> {
     }
 }
 
-/// Tokens per tile: a tile's quantized activations stay in L1/L2 while the weight rows
-/// stream past them.
-const TOKEN_TILE: usize = 64;
-
 /// How activations meet the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Activations {
@@ -118,7 +111,15 @@ pub fn matmul_with(
     y: &mut [f32],
     act: Activations,
 ) -> Result<(), Error> {
-    let (rows, cols) = (w.rows, w.cols);
+    check_shapes(w.rows, w.cols, x, y)?;
+    if x.is_empty() || w.rows == 0 {
+        return Ok(());
+    }
+    PackedWeights::new(w, act)?.matmul(x, y)
+}
+
+/// Errors unless `x` is whole rows of `cols` and `y` has `rows` values per token.
+fn check_shapes(rows: usize, cols: usize, x: &[f32], y: &[f32]) -> Result<(), Error> {
     if cols == 0 || !x.len().is_multiple_of(cols) {
         return Err(Error::Shape(format!(
             "activations of {} values are not rows of {cols}",
@@ -132,96 +133,59 @@ pub fn matmul_with(
             y.len()
         )));
     }
-    if n_tokens == 0 || rows == 0 {
-        return Ok(());
-    }
-    let int8_family = matches!(w.quant, QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0);
-    match act {
-        Activations::Native if int8_family => matmul_i8(w, x, y),
-        Activations::Int16 if int8_family => {
-            let packed = PackedI16::pack(rows, cols, |r, q, d| unpack_q8(w, r, q, d));
-            gemm_i16(&packed, rows, x, y);
-        }
-        _ => {
-            let packed = PackedF32::pack(rows, cols, |r, out| {
-                out.copy_from_slice(&w.row_f32(r)?);
-                Ok(())
-            })?;
-            gemm_f32(&packed, rows, x, y);
-        }
-    }
     Ok(())
 }
 
-/// ggml's scheme: Q8_0 activations, exact int8 block sums.
-fn matmul_i8(w: &Matrix<'_>, x: &[f32], y: &mut [f32]) {
-    let (rows, cols) = (w.rows, w.cols);
-    let n_tokens = x.len() / cols;
-    // Output computed row-major by weight row (each task owns whole rows), then
-    // transposed to token-major.
-    let mut yt = vec![0f32; rows * n_tokens];
-    let threads = rayon::current_num_threads().max(1);
-    let rows_per_task = rows.div_ceil(threads * 8).max(4);
-    let xq = quantize_activations_q8_0(x);
-    let bpr = cols / QK8_0;
-    yt.par_chunks_mut(rows_per_task * n_tokens)
-        .enumerate()
-        .for_each(|(task, out)| {
-            let r0 = task * rows_per_task;
-            let n_rows = out.len() / n_tokens;
-            let mut wq = vec![[0i8; QK8_0]; n_rows * bpr];
-            let mut wd = vec![0f32; n_rows * bpr];
-            for i in 0..n_rows {
-                let b = i * bpr..(i + 1) * bpr;
-                unpack_q8(w, r0 + i, &mut wq[b.clone()], &mut wd[b]);
+/// A weight matrix repacked once for the kernels of one activation scheme, for many
+/// products: [`matmul_with`] packs on every call, which costs about as much as the
+/// product itself for a few hundred tokens. Owns its memory (int8 schemes about 1.25
+/// bytes per weight, int16 2.5, f32 4).
+pub struct PackedWeights {
+    kind: Packed,
+    rows: usize,
+    cols: usize,
+}
+
+enum Packed {
+    I8(PackedI8),
+    I16(PackedI16),
+    F32(PackedF32),
+}
+
+impl PackedWeights {
+    /// Packs `w` for `act` (see [`Activations`] for which kernel each type gets).
+    pub fn new(w: &Matrix<'_>, act: Activations) -> Result<Self, Error> {
+        let (rows, cols) = (w.rows, w.cols);
+        let int8_family = matches!(w.quant, QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0);
+        let kind = match act {
+            Activations::Native if int8_family => {
+                Packed::I8(PackedI8::pack(rows, cols, |r, q, d| unpack_q8(w, r, q, d)))
             }
-            // Token tiles: a tile's activations stay in cache while the rows pass.
-            for t0 in (0..n_tokens).step_by(TOKEN_TILE) {
-                let t1 = (t0 + TOKEN_TILE).min(n_tokens);
-                let mut tile = vec![0f32; n_rows * (t1 - t0)];
-                kernels::tile_i8(
-                    &wq,
-                    &wd,
-                    &xq.qs[t0 * bpr..t1 * bpr],
-                    &xq.d[t0 * bpr..t1 * bpr],
-                    bpr,
-                    &mut tile,
-                );
-                scatter_tile(&tile, out, n_tokens, t0..t1);
+            Activations::Int16 if int8_family => {
+                Packed::I16(PackedI16::pack(rows, cols, |r, q, d| unpack_q8(w, r, q, d)))
             }
-        });
-    for (r, col) in yt.chunks_exact(n_tokens).enumerate() {
-        for (t, v) in col.iter().enumerate() {
-            y[t * rows + r] = *v;
+            _ => Packed::F32(PackedF32::pack(rows, cols, |r, out| {
+                out.copy_from_slice(&w.row_f32(r)?);
+                Ok(())
+            })?),
+        };
+        Ok(PackedWeights { kind, rows, cols })
+    }
+
+    /// `y = x * W^T`, as [`matmul_with`] with the scheme this was packed for (the same
+    /// bits).
+    pub fn matmul(&self, x: &[f32], y: &mut [f32]) -> Result<(), Error> {
+        check_shapes(self.rows, self.cols, x, y)?;
+        if x.is_empty() || self.rows == 0 {
+            return Ok(());
         }
+        match &self.kind {
+            Packed::I8(p) => gemm_i8(p, self.rows, x, y),
+            Packed::I16(p) => gemm_i16(p, self.rows, x, y),
+            Packed::F32(p) => gemm_f32(p, self.rows, x, y),
+        }
+        Ok(())
     }
-}
-
-/// Copies a tile (rows of the tokens `tokens`) into the rows of `out`, which hold
-/// `n_tokens` values each.
-fn scatter_tile(tile: &[f32], out: &mut [f32], n_tokens: usize, tokens: std::ops::Range<usize>) {
-    for (i, row) in tile.chunks(tokens.len()).enumerate() {
-        out[i * n_tokens + tokens.start..i * n_tokens + tokens.end].copy_from_slice(row);
-    }
-}
-
-/// Activations quantized to Q8_0: quants by block, and scales already widened from
-/// their f16 storage.
-struct QuantizedRows {
-    qs: Vec<[i8; QK8_0]>,
-    d: Vec<f32>,
-}
-
-/// ggml's x86 `quantize_row_q8_0` over every row.
-fn quantize_activations_q8_0(x: &[f32]) -> QuantizedRows {
-    let n_blocks = x.len() / QK8_0;
-    let mut qs = vec![[0i8; QK8_0]; n_blocks];
-    let mut d = vec![0f32; n_blocks];
-    qs.par_chunks_mut(1024)
-        .zip(d.par_chunks_mut(1024))
-        .zip(x.par_chunks(1024 * QK8_0))
-        .for_each(|((q, d), x)| kernels::quantize_q8_0_x86(x, q, d));
-    QuantizedRows { qs, d }
 }
 
 /// Weight row `r` as int8 blocks and f32 scales, whatever its 32-value format.

@@ -6,7 +6,9 @@
 //! The choice follows the kernel path in force ([`crate::simd_path`], or the one forced
 //! with [`crate::with_path`] / `GGML_QUANT_SIMD`): `avx512` uses AVX-512 with VNNI
 //! (`vpdpwssd`) when the CPU has it and AVX-512BW (`vpmaddwd`) otherwise; `avx2` uses
-//! AVX2+FMA; anything else uses the portable kernels.
+//! AVX2+FMA; anything else uses the portable kernels. The int8 kernels need `vpdpbusd`:
+//! AVX-512 VNNI on the `avx512` path, the VEX-coded AVX-VNNI (256-bit) on `avx2` (and on
+//! `avx512` without AVX-512 VNNI); a CPU with neither runs the portable int8 kernel.
 
 use std::ops::Range;
 
@@ -21,6 +23,10 @@ mod x86_64;
 /// token scales, tokens, accumulators updated in place).
 pub(crate) type KernelI16 =
     fn(&[i16], &[f32], usize, Range<usize>, &[i16], &[f32], usize, &mut Tile);
+/// An int8 kernel: (panel weights, panel block corrections, panel scales, blocks,
+/// blocks to add, token quants + 128, token scales, tokens, accumulators updated in place).
+pub(crate) type KernelI8 =
+    fn(&[i8], &[i32], &[f32], usize, Range<usize>, &[u8], &[f32], usize, &mut Tile);
 /// An f32 kernel: (panel weights, cols, k to add, tokens, token count, accumulators
 /// updated in place).
 pub(crate) type KernelF32 = fn(&[f32], usize, Range<usize>, &[f32], usize, &mut Tile);
@@ -32,6 +38,15 @@ pub(crate) fn kernel_i16() -> KernelI16 {
         return k;
     }
     gemm::kernel_i16_scalar
+}
+
+/// The int8 kernel for the path in force on this thread.
+pub(crate) fn kernel_i8() -> KernelI8 {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = x86_64::kernel_i8(kernels::path()) {
+        return k;
+    }
+    gemm::kernel_i8_scalar
 }
 
 /// The f32 kernel for the path in force on this thread.
@@ -47,6 +62,15 @@ pub(crate) fn kernel_f32() -> KernelF32 {
 pub fn kernel_i16_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if let Some(n) = x86_64::kernel_i16_name(kernels::path()) {
+        return n;
+    }
+    "scalar"
+}
+
+/// The name of the int8 kernel the path in force uses (benchmarks report it).
+pub fn kernel_i8_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(n) = x86_64::kernel_i8_name(kernels::path()) {
         return n;
     }
     "scalar"

@@ -1,5 +1,6 @@
 //! x86-64 translations of the portable kernels in `gemm.rs`: AVX-512 (with VNNI's
-//! `vpdpwssd`, or AVX-512BW's `vpmaddwd` + `vpaddd`) and AVX2+FMA.
+//! `vpdpwssd` / `vpdpbusd`, or AVX-512BW's `vpmaddwd` + `vpaddd`), AVX2+FMA, and AVX2
+//! with AVX-VNNI's 256-bit `vpdpbusd` for the int8 kernel.
 //!
 //! Each `unsafe fn` needs its target features; the safe wrappers returned by
 //! [`kernel_i16`] and [`kernel_f32`] are handed out only after the CPU was checked for
@@ -13,8 +14,8 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::arch::{KernelF32, KernelI16};
-use crate::gemm::{BLOCK_I16, GROUP, MR, Tile};
+use crate::arch::{KernelF32, KernelI8, KernelI16};
+use crate::gemm::{BLOCK_I8, BLOCK_I16, GROUP, MR, Tile};
 
 fn has_avx512() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
@@ -26,6 +27,26 @@ fn has_vnni() -> bool {
 
 fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+fn has_avx_vnni() -> bool {
+    has_avx2() && is_x86_feature_detected!("avxvnni")
+}
+
+pub(super) fn kernel_i8(path: &str) -> Option<KernelI8> {
+    match path {
+        "avx512" if has_vnni() => Some(i8_avx512),
+        "avx512" | "avx2" if has_avx_vnni() => Some(i8_avx2),
+        _ => None,
+    }
+}
+
+pub(super) fn kernel_i8_name(path: &str) -> Option<&'static str> {
+    match path {
+        "avx512" if has_vnni() => Some("avx512-vnni"),
+        "avx512" | "avx2" if has_avx_vnni() => Some("avx-vnni"),
+        _ => None,
+    }
 }
 
 pub(super) fn kernel_i16(path: &str) -> Option<KernelI16> {
@@ -69,6 +90,23 @@ fn check_i16(
     assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
 }
 
+/// Panics unless the slices hold what an int8 kernel call reads.
+fn check_i8(
+    w: &[i8],
+    c: &[i32],
+    d: &[f32],
+    blocks: usize,
+    ks: &Range<usize>,
+    x: &[u8],
+    xd: &[f32],
+    m: usize,
+) {
+    assert!(m <= MR && ks.start <= ks.end && ks.end <= blocks);
+    assert!(w.len() >= 2 * blocks * BLOCK_I8);
+    assert!(c.len() >= 2 * blocks * GROUP && d.len() >= 2 * blocks * GROUP);
+    assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
+}
+
 fn check_f32(w: &[f32], cols: usize, ks: &Range<usize>, x: &[f32], m: usize) {
     assert!(m <= MR && ks.start <= ks.end && ks.end <= cols);
     assert!(w.len() >= 2 * cols * GROUP && x.len() >= m * cols);
@@ -108,6 +146,62 @@ fn i16_avx512<const VNNI: bool>(
             by_m!(m, i16_512_vnni, w, d, blocks, ks.clone(), x, xd, acc)
         } else {
             by_m!(m, i16_512_bw, w, d, blocks, ks.clone(), x, xd, acc)
+        }
+    }
+}
+
+fn i8_avx512(
+    w: &[i8],
+    c: &[i32],
+    d: &[f32],
+    blocks: usize,
+    ks: Range<usize>,
+    x: &[u8],
+    xd: &[f32],
+    m: usize,
+    acc: &mut Tile,
+) {
+    check_i8(w, c, d, blocks, &ks, x, xd, m);
+    // SAFETY: chosen only when the CPU has AVX-512F/BW/VNNI (`kernel_i8`); the slice
+    // lengths the kernel reads were checked above.
+    unsafe { by_m!(m, i8_512, w, c, d, blocks, ks.clone(), x, xd, acc) }
+}
+
+fn i8_avx2(
+    w: &[i8],
+    c: &[i32],
+    d: &[f32],
+    blocks: usize,
+    ks: Range<usize>,
+    x: &[u8],
+    xd: &[f32],
+    m: usize,
+    acc: &mut Tile,
+) {
+    check_i8(w, c, d, blocks, &ks, x, xd, m);
+    // Three tokens against one group at a time: AVX2 has 16 registers.
+    for g in 0..2 {
+        let mut t = 0;
+        while t < m {
+            let n = (m - t).min(3);
+            let (xs, xds) = (&x[t * blocks * 32..], &xd[t * blocks..]);
+            let wg = &w[g * blocks * BLOCK_I8..];
+            let (cg, dg) = (&c[g * blocks * GROUP..], &d[g * blocks * GROUP..]);
+            let init: [&[f32]; 3] =
+                [0, 1, 2].map(|k| &acc[(t + k).min(MR - 1)][g * GROUP..(g + 1) * GROUP]);
+            // SAFETY: chosen only when the CPU has AVX2, FMA and AVX-VNNI; the kernel
+            // reads `n` token rows from `t` and one group, within the lengths checked above.
+            let r = unsafe {
+                match n {
+                    1 => i8_256::<1>(wg, cg, dg, blocks, ks.clone(), xs, xds, init),
+                    2 => i8_256::<2>(wg, cg, dg, blocks, ks.clone(), xs, xds, init),
+                    _ => i8_256::<3>(wg, cg, dg, blocks, ks.clone(), xs, xds, init),
+                }
+            };
+            for k in 0..n {
+                acc[t + k][g * GROUP..(g + 1) * GROUP].copy_from_slice(&r[k]);
+            }
+            t += n;
         }
     }
 }
@@ -314,6 +408,119 @@ unsafe fn i16_256<const M: usize>(
                 let fb = _mm256_mul_ps(_mm256_cvtepi32_ps(acci[t][1]), sb);
                 accf[t][0] = _mm256_fmadd_ps(fa, sx, accf[t][0]);
                 accf[t][1] = _mm256_fmadd_ps(fb, sx, accf[t][1]);
+            }
+        }
+        let mut out = [[0f32; GROUP]; MR];
+        for t in 0..M {
+            _mm256_storeu_ps(out[t].as_mut_ptr(), accf[t][0]);
+            _mm256_storeu_ps(out[t].as_mut_ptr().add(8), accf[t][1]);
+        }
+        out
+    }
+}
+
+/// int8: `M` tokens x 32 rows with `vpdpbusd` (unsigned activations x signed weights,
+/// four products per lane), each block's sum started at its correction `c`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn i8_512<const M: usize>(
+    w: &[i8],
+    c: &[i32],
+    d: &[f32],
+    blocks: usize,
+    ks: Range<usize>,
+    x: &[u8],
+    xd: &[f32],
+    acc: &mut Tile,
+) {
+    // SAFETY: the caller guarantees the target features and the slice lengths
+    // (see the safe wrappers above); every pointer read stays within them.
+    unsafe {
+        let cols = blocks * 32;
+        let (w0, w1) = (w.as_ptr(), w.as_ptr().add(blocks * BLOCK_I8));
+        let (c0, c1) = (c.as_ptr(), c.as_ptr().add(blocks * GROUP));
+        let (d0, d1) = (d.as_ptr(), d.as_ptr().add(blocks * GROUP));
+        let mut accf = [[_mm512_setzero_ps(); 2]; M];
+        for t in 0..M {
+            accf[t][0] = _mm512_loadu_ps(acc[t].as_ptr());
+            accf[t][1] = _mm512_loadu_ps(acc[t].as_ptr().add(GROUP));
+        }
+        for b in ks {
+            let ca = _mm512_loadu_si512(c0.add(b * GROUP).cast());
+            let cb = _mm512_loadu_si512(c1.add(b * GROUP).cast());
+            let mut acci = [[ca, cb]; M];
+            for q in 0..8 {
+                let off = b * BLOCK_I8 + q * 64;
+                let wa = _mm512_loadu_si512(w0.add(off).cast());
+                let wb = _mm512_loadu_si512(w1.add(off).cast());
+                for t in 0..M {
+                    let xp = x.as_ptr().add(t * cols + b * 32 + 4 * q).cast::<i32>();
+                    let xv = _mm512_set1_epi32(xp.read_unaligned());
+                    acci[t][0] = _mm512_dpbusd_epi32(acci[t][0], xv, wa);
+                    acci[t][1] = _mm512_dpbusd_epi32(acci[t][1], xv, wb);
+                }
+            }
+            let sa = _mm512_loadu_ps(d0.add(b * GROUP));
+            let sb = _mm512_loadu_ps(d1.add(b * GROUP));
+            for t in 0..M {
+                let sx = _mm512_set1_ps(*xd.get_unchecked(t * blocks + b));
+                let fa = _mm512_cvtepi32_ps(acci[t][0]);
+                let fb = _mm512_cvtepi32_ps(acci[t][1]);
+                accf[t][0] = _mm512_add_ps(_mm512_mul_ps(fa, _mm512_mul_ps(sa, sx)), accf[t][0]);
+                accf[t][1] = _mm512_add_ps(_mm512_mul_ps(fb, _mm512_mul_ps(sb, sx)), accf[t][1]);
+            }
+        }
+        for t in 0..M {
+            _mm512_storeu_ps(acc[t].as_mut_ptr(), accf[t][0]);
+            _mm512_storeu_ps(acc[t].as_mut_ptr().add(GROUP), accf[t][1]);
+        }
+    }
+}
+
+/// int8, AVX-VNNI: `M` tokens x one group of 16 rows (each quad row of a group is two
+/// vectors: rows 0-7, rows 8-15).
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn i8_256<const M: usize>(
+    w: &[i8],
+    c: &[i32],
+    d: &[f32],
+    blocks: usize,
+    ks: Range<usize>,
+    x: &[u8],
+    xd: &[f32],
+    init: [&[f32]; 3],
+) -> [[f32; GROUP]; MR] {
+    // SAFETY: the caller guarantees the target features and the slice lengths
+    // (see the safe wrappers above); every pointer read stays within them.
+    unsafe {
+        let cols = blocks * 32;
+        let mut accf = [[_mm256_setzero_ps(); 2]; M];
+        for t in 0..M {
+            accf[t][0] = _mm256_loadu_ps(init[t].as_ptr());
+            accf[t][1] = _mm256_loadu_ps(init[t].as_ptr().add(8));
+        }
+        for b in ks {
+            let ca = _mm256_loadu_si256(c.as_ptr().add(b * GROUP).cast());
+            let cb = _mm256_loadu_si256(c.as_ptr().add(b * GROUP + 8).cast());
+            let mut acci = [[ca, cb]; M];
+            for q in 0..8 {
+                let wp = w.as_ptr().add(b * BLOCK_I8 + q * 64);
+                let wa = _mm256_loadu_si256(wp.cast());
+                let wb = _mm256_loadu_si256(wp.add(32).cast());
+                for t in 0..M {
+                    let xp = x.as_ptr().add(t * cols + b * 32 + 4 * q).cast::<i32>();
+                    let xv = _mm256_set1_epi32(xp.read_unaligned());
+                    acci[t][0] = _mm256_dpbusd_avx_epi32(acci[t][0], xv, wa);
+                    acci[t][1] = _mm256_dpbusd_avx_epi32(acci[t][1], xv, wb);
+                }
+            }
+            let sa = _mm256_loadu_ps(d.as_ptr().add(b * GROUP));
+            let sb = _mm256_loadu_ps(d.as_ptr().add(b * GROUP + 8));
+            for t in 0..M {
+                let sx = _mm256_set1_ps(*xd.get_unchecked(t * blocks + b));
+                let fa = _mm256_cvtepi32_ps(acci[t][0]);
+                let fb = _mm256_cvtepi32_ps(acci[t][1]);
+                accf[t][0] = _mm256_add_ps(_mm256_mul_ps(fa, _mm256_mul_ps(sa, sx)), accf[t][0]);
+                accf[t][1] = _mm256_add_ps(_mm256_mul_ps(fb, _mm256_mul_ps(sb, sx)), accf[t][1]);
             }
         }
         let mut out = [[0f32; GROUP]; MR];
