@@ -1,10 +1,13 @@
 //! Project automation, run as `cargo xtask <command>` (the alias is in `.cargo/config.toml`).
 //!
 //! - `fetch-model`: fill the model cache (see `testdata/model_paths.rs` for where it is).
-//! - `test`: fetch the model when needed, then run the whole test suite with it.
+//! - `test`: fetch the model when needed, then run the whole test suite with it, and
+//!   ggml-quant's tests for aarch64 under qemu.
+//! - `test-aarch64`: just the aarch64 part.
 //! - `demo`: the main job, end to end.
 //! - `check-arrows`: the one-way dependency rule.
 
+mod aarch64;
 mod arrows;
 mod bench;
 mod download;
@@ -64,7 +67,11 @@ commands:
         Check that workspace dependencies point one way (also a test of xtask).
   test [ARGS...]
         Fetch the model when it is not cached, then run `cargo test --workspace ARGS...`
-        with the model present (what CI runs).
+        with the model present, then test-aarch64 (what CI runs).
+  test-aarch64
+        ggml-quant's tests cross-built for aarch64 with Debian's Rust packages and run
+        under qemu (NEON and NEON dot-product kernels against the scalar ones); installs
+        the packages with apt when missing and running as root.
 ";
 
 fn main() -> Result<()> {
@@ -86,6 +93,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("test") => test(&args[1..]),
+        Some("test-aarch64") => aarch64::test_aarch64(&root()),
         Some("bench") => {
             let mut opts = bench::Options {
                 runs: 5,
@@ -177,7 +185,13 @@ fn test(extra: &[String]) -> Result<()> {
         ],
         &[],
     )?;
-    cargo(&["test", "--workspace"], extra)
+    cargo(&["test", "--workspace"], extra)?;
+    aarch64::test_aarch64(&root())
+}
+
+/// The repository root.
+fn root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The main job: embed a few texts and print their similarity matrix.

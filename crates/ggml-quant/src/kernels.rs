@@ -4,8 +4,9 @@
 //! whichever set the dispatch picked: several independent accumulators, fixed-size
 //! blocks, no reassociation the scalar reference would not also do.
 //!
-//! `GGML_QUANT_SIMD=scalar|avx2|avx512` forces a lower path (tests and benchmarks compare
-//! paths with it); an unknown or unavailable choice falls back to what the CPU has.
+//! `GGML_QUANT_SIMD=scalar|avx2|avx512|neon|neon-dotprod` forces a lower path (tests and
+//! benchmarks compare paths with it); an unknown or unavailable choice falls back to what
+//! the CPU has.
 
 use std::sync::OnceLock;
 
@@ -39,16 +40,25 @@ fn pick(want: &str) -> (Arch, &'static str) {
     }
 }
 
-#[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+#[cfg(target_arch = "aarch64")]
 fn pick(want: &str) -> (Arch, &'static str) {
+    let neon = std::arch::is_aarch64_feature_detected!("neon");
+    let dot = neon && std::arch::is_aarch64_feature_detected!("dotprod");
     match want {
         "scalar" => (Arch::Scalar, "scalar"),
-        _ if cfg!(target_arch = "aarch64") => (Arch::new(), "neon"),
+        "neon" if neon => (Arch::new(), "neon"),
+        _ if dot => (Arch::new(), "neon-dotprod"),
+        _ if neon => (Arch::new(), "neon"),
         _ => (Arch::Scalar, "scalar"),
     }
 }
 
-/// The kernel path in use: `avx512`, `avx2`, `neon` or `scalar`.
+#[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+fn pick(_want: &str) -> (Arch, &'static str) {
+    (Arch::Scalar, "scalar")
+}
+
+/// The kernel path in use: `avx512`, `avx2`, `neon-dotprod`, `neon` or `scalar`.
 pub fn simd_path() -> &'static str {
     chosen().1
 }
@@ -74,9 +84,10 @@ pub(crate) fn path() -> &'static str {
     }
 }
 
-/// Every kernel path this CPU can run, best first (`avx512`, `avx2`, `neon`, `scalar`).
+/// Every kernel path this CPU can run, best first (`avx512`, `avx2`, `neon-dotprod`,
+/// `neon`, `scalar`).
 pub fn available_paths() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = ["avx512", "avx2", "neon"]
+    let mut v: Vec<&'static str> = ["avx512", "avx2", "neon-dotprod", "neon"]
         .into_iter()
         .filter(|p| pick(p).1 == *p)
         .collect();
@@ -420,7 +431,7 @@ mod tests {
 
     #[test]
     fn a_path_is_chosen() {
-        assert!(["avx512", "avx2", "neon", "scalar"].contains(&simd_path()));
+        assert!(["avx512", "avx2", "neon-dotprod", "neon", "scalar"].contains(&simd_path()));
         assert!(available_paths().contains(&simd_path()));
     }
 }

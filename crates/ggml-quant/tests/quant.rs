@@ -94,3 +94,26 @@ fn bad_lengths_are_errors() {
     let e = dequantize_row(QuantType::Q4_0, &[0; 17], 32).unwrap_err();
     assert_eq!(e.to_string(), "Q4_0 row needs 18 bytes, got 17");
 }
+
+/// The kernel paths this CPU offers, so the SIMD == scalar tests cannot pass by
+/// comparing the scalar path with itself: `GGML_QUANT_EXPECT_PATHS` (set by
+/// `cargo xtask test-aarch64`, where qemu offers NEON and the dot-product extension)
+/// names them all; each path's int8 kernel is its own.
+#[test]
+fn the_expected_kernel_paths_are_there() {
+    let paths = ggml_quant::available_paths();
+    if let Ok(want) = std::env::var("GGML_QUANT_EXPECT_PATHS") {
+        assert_eq!(paths.join(","), want);
+    }
+    for path in &paths {
+        let name = ggml_quant::with_path(path, ggml_quant::kernel_i8_name).unwrap();
+        let want = match *path {
+            "avx512" => ["avx512-vnni", "avx-vnni", "scalar"].as_slice(),
+            "avx2" => &["avx-vnni", "scalar"],
+            "neon-dotprod" => &["neon-dotprod"],
+            "neon" => &["neon"],
+            _ => &["scalar"],
+        };
+        assert!(want.contains(&name), "path {path}: int8 kernel {name}");
+    }
+}

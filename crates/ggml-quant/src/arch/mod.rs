@@ -12,12 +12,16 @@
 
 use std::ops::Range;
 
-use crate::gemm::{self, Tile};
+use crate::gemm::{self, BLOCK_I8, BLOCK_I16, GROUP, MR, Tile};
 use crate::kernels;
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_64;
+
+#[cfg(target_arch = "aarch64")]
+#[allow(unsafe_code)]
+mod aarch64;
 
 /// An int16 kernel: (panel weights, panel scales, blocks, blocks to add, token quants,
 /// token scales, tokens, accumulators updated in place).
@@ -37,6 +41,10 @@ pub(crate) fn kernel_i16() -> KernelI16 {
     if let Some(k) = x86_64::kernel_i16(kernels::path()) {
         return k;
     }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(k) = aarch64::kernel_i16(kernels::path()) {
+        return k;
+    }
     gemm::kernel_i16_scalar
 }
 
@@ -44,6 +52,10 @@ pub(crate) fn kernel_i16() -> KernelI16 {
 pub(crate) fn kernel_i8() -> KernelI8 {
     #[cfg(target_arch = "x86_64")]
     if let Some(k) = x86_64::kernel_i8(kernels::path()) {
+        return k;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(k) = aarch64::kernel_i8(kernels::path()) {
         return k;
     }
     gemm::kernel_i8_scalar
@@ -55,6 +67,10 @@ pub(crate) fn kernel_f32() -> KernelF32 {
     if let Some(k) = x86_64::kernel_f32(kernels::path()) {
         return k;
     }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(k) = aarch64::kernel_f32(kernels::path()) {
+        return k;
+    }
     gemm::kernel_f32_scalar
 }
 
@@ -62,6 +78,10 @@ pub(crate) fn kernel_f32() -> KernelF32 {
 pub fn kernel_i16_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if let Some(n) = x86_64::kernel_i16_name(kernels::path()) {
+        return n;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(n) = aarch64::kernel_i16_name(kernels::path()) {
         return n;
     }
     "scalar"
@@ -73,5 +93,60 @@ pub fn kernel_i8_name() -> &'static str {
     if let Some(n) = x86_64::kernel_i8_name(kernels::path()) {
         return n;
     }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(n) = aarch64::kernel_i8_name(kernels::path()) {
+        return n;
+    }
     "scalar"
+}
+
+/// Panics unless the slices hold what an int16 kernel call reads.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) fn check_i16(
+    w: &[i16],
+    d: &[f32],
+    blocks: usize,
+    ks: &Range<usize>,
+    x: &[i16],
+    xd: &[f32],
+    m: usize,
+) {
+    assert!(m <= MR && ks.start <= ks.end && ks.end <= blocks);
+    assert!(w.len() >= 2 * blocks * BLOCK_I16 && d.len() >= 2 * blocks * GROUP);
+    assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
+}
+
+/// Panics unless the slices hold what an int8 kernel call reads.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+#[allow(clippy::too_many_arguments)] // the kernel's own arguments
+pub(crate) fn check_i8(
+    w: &[i8],
+    c: &[i32],
+    d: &[f32],
+    blocks: usize,
+    ks: &Range<usize>,
+    x: &[u8],
+    xd: &[f32],
+    m: usize,
+) {
+    assert!(m <= MR && ks.start <= ks.end && ks.end <= blocks);
+    assert!(w.len() >= 2 * blocks * BLOCK_I8);
+    assert!(c.len() >= 2 * blocks * GROUP && d.len() >= 2 * blocks * GROUP);
+    assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
+}
+
+/// Panics unless the slices hold what an f32 kernel call reads.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) fn check_f32(w: &[f32], cols: usize, ks: &Range<usize>, x: &[f32], m: usize) {
+    assert!(m <= MR && ks.start <= ks.end && ks.end <= cols);
+    assert!(w.len() >= 2 * cols * GROUP && x.len() >= m * cols);
 }

@@ -14,7 +14,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::arch::{KernelF32, KernelI8, KernelI16};
+use crate::arch::{KernelF32, KernelI8, KernelI16, check_f32, check_i8, check_i16};
 use crate::gemm::{BLOCK_I8, BLOCK_I16, GROUP, MR, Tile};
 
 fn has_avx512() -> bool {
@@ -73,43 +73,6 @@ pub(super) fn kernel_f32(path: &str) -> Option<KernelF32> {
         "avx512" | "avx2" if has_avx2() => Some(f32_avx2),
         _ => None,
     }
-}
-
-/// Panics unless the slices hold what a kernel call reads.
-fn check_i16(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
-    ks: &Range<usize>,
-    x: &[i16],
-    xd: &[f32],
-    m: usize,
-) {
-    assert!(m <= MR && ks.start <= ks.end && ks.end <= blocks);
-    assert!(w.len() >= 2 * blocks * BLOCK_I16 && d.len() >= 2 * blocks * GROUP);
-    assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
-}
-
-/// Panics unless the slices hold what an int8 kernel call reads.
-fn check_i8(
-    w: &[i8],
-    c: &[i32],
-    d: &[f32],
-    blocks: usize,
-    ks: &Range<usize>,
-    x: &[u8],
-    xd: &[f32],
-    m: usize,
-) {
-    assert!(m <= MR && ks.start <= ks.end && ks.end <= blocks);
-    assert!(w.len() >= 2 * blocks * BLOCK_I8);
-    assert!(c.len() >= 2 * blocks * GROUP && d.len() >= 2 * blocks * GROUP);
-    assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
-}
-
-fn check_f32(w: &[f32], cols: usize, ks: &Range<usize>, x: &[f32], m: usize) {
-    assert!(m <= MR && ks.start <= ks.end && ks.end <= cols);
-    assert!(w.len() >= 2 * cols * GROUP && x.len() >= m * cols);
 }
 
 /// Expands `$body` with `$m` bound to the const token count `m` (1..=MR).
