@@ -6,7 +6,9 @@
 //!   (as ggml's x86 `quantize_row_q8_0`: multiplier `127/amax`, round half to even, the
 //!   scale stored as f16), and each block contributes `d_w * d_x * sum(q_w * q_x)` with
 //!   an exact integer sum, accumulated in f32 (`ggml_vec_dot_q8_0_q8_0` and friends).
-//!   The integer dot is the fast path and gives llama.cpp's numbers.
+//!   The integer dot is the fast path and gives llama.cpp's numbers: `vpdpbusd`
+//!   (AVX-512 VNNI, or AVX-VNNI on 256-bit vectors), `sdot` with NEON's dot product,
+//!   `smull` + `sadalp` without it, on weights packed as for the int16 path.
 //! - F32, F16, BF16, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K: each weight row is widened to f32
 //!   once per call into packed panels and multiplied with the f32 activations. For F16
 //!   and BF16 this is more accurate than ggml, which rounds the activations to the
