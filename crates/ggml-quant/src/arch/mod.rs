@@ -48,6 +48,27 @@ pub(crate) fn kernel_i16() -> KernelI16 {
     gemm::kernel_i16_scalar
 }
 
+/// An activation quantizer: (values, quants, block scales), whole blocks of 32.
+pub(crate) type Quantize<T> = fn(&[f32], &mut [T], &mut [f32]);
+
+/// [`gemm::quantize_i16_body`] written for the path in force, where there is one.
+pub(crate) fn quantize_i16() -> Option<Quantize<i16>> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = x86_64::quantize_i16(kernels::path()) {
+        return Some(f);
+    }
+    None
+}
+
+/// [`gemm::quantize_u8_body`] written for the path in force, where there is one.
+pub(crate) fn quantize_u8() -> Option<Quantize<u8>> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = x86_64::quantize_u8(kernels::path()) {
+        return Some(f);
+    }
+    None
+}
+
 /// The int8 kernel for the path in force on this thread.
 pub(crate) fn kernel_i8() -> KernelI8 {
     #[cfg(target_arch = "x86_64")]

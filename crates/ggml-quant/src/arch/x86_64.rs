@@ -14,7 +14,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::arch::{KernelF32, KernelI8, KernelI16, check_f32, check_i8, check_i16};
+use crate::arch::{KernelF32, KernelI8, KernelI16, Quantize, check_f32, check_i8, check_i16};
 use crate::gemm::{BLOCK_I8, BLOCK_I16, GROUP, MR, Tile};
 
 fn has_avx512() -> bool {
@@ -65,6 +65,85 @@ pub(super) fn kernel_i16_name(path: &str) -> Option<&'static str> {
         "avx512" | "avx2" if has_avx2() => Some("avx2"),
         _ => None,
     }
+}
+
+pub(super) fn quantize_i16(path: &str) -> Option<Quantize<i16>> {
+    match path {
+        "avx512" if has_avx512() => Some(quantize_i16_avx512),
+        _ => None,
+    }
+}
+
+pub(super) fn quantize_u8(path: &str) -> Option<Quantize<u8>> {
+    match path {
+        "avx512" if has_avx512() => Some(quantize_u8_avx512),
+        _ => None,
+    }
+}
+
+fn quantize_i16_avx512(x: &[f32], q: &mut [i16], d: &mut [f32]) {
+    let n = (x.len() / 32).min(q.len() / 32).min(d.len());
+    // SAFETY: chosen only when the CPU has AVX-512F/BW (`quantize_i16`); `n` whole blocks
+    // fit in all three slices.
+    unsafe {
+        quantize_512(x, n, |b, amax, v| {
+            let id = if amax != 0.0 { 32767.0 / amax } else { 0.0 };
+            d[b] = amax / 32767.0;
+            let r = round_512(v, id, 0);
+            let dst = q.as_mut_ptr().add(b * 32);
+            _mm256_storeu_si256(dst.cast(), _mm512_cvtepi32_epi16(r[0]));
+            _mm256_storeu_si256(dst.add(16).cast(), _mm512_cvtepi32_epi16(r[1]));
+        })
+    }
+}
+
+fn quantize_u8_avx512(x: &[f32], q: &mut [u8], d: &mut [f32]) {
+    let n = (x.len() / 32).min(q.len() / 32).min(d.len());
+    // SAFETY: as in `quantize_i16_avx512`.
+    unsafe {
+        quantize_512(x, n, |b, amax, v| {
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+            d[b] = half::f16::from_f32(amax / 127.0).to_f32();
+            let r = round_512(v, id, 128);
+            let dst = q.as_mut_ptr().add(b * 32);
+            _mm_storeu_si128(dst.cast(), _mm512_cvtepi32_epi8(r[0]));
+            _mm_storeu_si128(dst.add(16).cast(), _mm512_cvtepi32_epi8(r[1]));
+        })
+    }
+}
+
+/// For each of the `n` blocks of 32 in `x`: the block's largest magnitude (an unsigned
+/// max of the bits without the sign, as the portable quantizers take it) and its values,
+/// handed to `put`.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_512(x: &[f32], n: usize, mut put: impl FnMut(usize, f32, [__m512; 2])) {
+    // SAFETY: the callers pass `n` whole blocks within `x`.
+    unsafe {
+        let abs = _mm512_set1_epi32(0x7fff_ffff);
+        for b in 0..n {
+            let p = x.as_ptr().add(b * 32);
+            let v = [_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))];
+            let m = _mm512_max_epu32(
+                _mm512_and_si512(_mm512_castps_si512(v[0]), abs),
+                _mm512_and_si512(_mm512_castps_si512(v[1]), abs),
+            );
+            put(b, f32::from_bits(_mm512_reduce_max_epu32(m)), v);
+        }
+    }
+}
+
+/// `round_half_even(v * id) + add` as the portable quantizers compute it: the product,
+/// then 1.5 * 2^23 added, the integer read from the low mantissa bits.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn round_512(v: [__m512; 2], id: f32, add: i32) -> [__m512i; 2] {
+    let idv = _mm512_set1_ps(id);
+    let magic = _mm512_set1_ps(12_582_912.0);
+    let off = _mm512_set1_epi32(0x4B40_0000 - add);
+    v.map(|v| {
+        let r = _mm512_add_ps(_mm512_mul_ps(v, idv), magic);
+        _mm512_sub_epi32(_mm512_castps_si512(r), off)
+    })
 }
 
 pub(super) fn kernel_f32(path: &str) -> Option<KernelF32> {
