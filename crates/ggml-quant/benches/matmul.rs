@@ -6,6 +6,10 @@
 //! Thread count follows rayon (`RAYON_NUM_THREADS`).
 #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn
 
+mod common;
+
+use common::values;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ggml_quant::{
     Activations, Matrix, PackedWeights, QuantType, available_paths, matmul_with, quantize_row,
@@ -20,18 +24,6 @@ const SHAPES: [(usize, usize); 5] = [
     (768, 1152),
     (3072, 768),
 ];
-
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 2001) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
 
 fn bench_matmul(c: &mut Criterion) {
     let quick = std::env::var("BENCH_QUICK").is_ok();

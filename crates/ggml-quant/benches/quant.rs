@@ -6,6 +6,10 @@
 //! `cargo bench -p ggml-quant --bench quant`; filter with e.g. `-- dequantize/q4_k`.
 #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn
 
+mod common;
+
+use common::values;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ggml_quant::kernels::{dot_f32, dot_i8_blocks};
 use ggml_quant::{QK8_0, QuantType, available_paths, dequantize_row, quantize_row, with_path};
@@ -23,18 +27,6 @@ const FORMATS: [QuantType; 11] = [
     QuantType::Q5_K,
     QuantType::Q6_K,
 ];
-
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 2001) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
 
 fn bench_rows(c: &mut Criterion) {
     let n = 768 * 1152;

@@ -303,7 +303,24 @@ pub(crate) fn quantize_i16(x: &[f32]) -> ActI16 {
 /// The scalar reference of [`quantize_i16`] for one chunk of whole blocks.
 #[inline(always)]
 pub(crate) fn quantize_i16_body(x: &[f32], q: &mut [i16], d: &mut [f32]) {
-    // Fixed-size blocks, one pass each, so the compiler vectorizes within a block.
+    quantize_blocks(x, q, d, 32767.0, |amax| amax / 32767.0, |r| r as i16);
+}
+
+/// Quantizes whole blocks of 32 to integers of magnitude up to `top`: per block the
+/// largest magnitude `amax`, the scale `scale(amax)`, and each value's
+/// `round_half_even(v * (top / amax))` handed to `store`.
+#[inline(always)]
+fn quantize_blocks<T>(
+    x: &[f32],
+    q: &mut [T],
+    d: &mut [f32],
+    top: f32,
+    scale: impl Fn(f32) -> f32,
+    store: impl Fn(i32) -> T,
+) {
+    // Fixed-size blocks, one pass each, so the compiler vectorizes within a block (on
+    // AVX-512 it vectorized across blocks instead, with gathers: `arch` has that path
+    // written out).
     let (xs, _) = x.as_chunks::<QK8_0>();
     let (qs, _) = q.as_chunks_mut::<QK8_0>();
     for ((xb, qb), db) in xs.iter().zip(qs).zip(d.iter_mut()) {
@@ -314,14 +331,14 @@ pub(crate) fn quantize_i16_body(x: &[f32], q: &mut [i16], d: &mut [f32]) {
             bits = bits.max(v.to_bits() & 0x7fff_ffff);
         }
         let amax = f32::from_bits(bits);
-        let id = if amax != 0.0 { 32767.0 / amax } else { 0.0 };
-        *db = amax / 32767.0;
-        // Round half to even by adding 1.5 * 2^23: |v * id| <= 32767, so the sum's unit
-        // in the last place is 1 and its low mantissa bits are the integer (the same as
-        // `round_ties_even`, without a saturating cast that would not vectorize).
+        let id = if amax != 0.0 { top / amax } else { 0.0 };
+        *db = scale(amax);
+        // Round half to even by adding 1.5 * 2^23: |v * id| <= top < 2^22, so the sum's
+        // unit in the last place is 1 and its low mantissa bits are the integer (the same
+        // as `round_ties_even`, without a saturating cast that would not vectorize).
         const MAGIC: f32 = 12_582_912.0;
         for (o, v) in qb.iter_mut().zip(xb) {
-            *o = ((v * id + MAGIC).to_bits() as i32 - 0x4B40_0000) as i16;
+            *o = store((v * id + MAGIC).to_bits().wrapping_sub(0x4B40_0000) as i32);
         }
     }
 }
@@ -347,25 +364,12 @@ pub(crate) fn quantize_u8(x: &[f32]) -> ActU8 {
     ActU8 { q, d }
 }
 
-/// The scalar reference of [`quantize_u8`] for one chunk of whole blocks.
+/// The scalar reference of [`quantize_u8`] for one chunk of whole blocks: ggml's
+/// x86 `quantize_row_q8_0` (the scale rounded to f16), stored `+ 128`.
 #[inline(always)]
 pub(crate) fn quantize_u8_body(x: &[f32], q: &mut [u8], d: &mut [f32]) {
-    let (xs, _) = x.as_chunks::<QK8_0>();
-    let (qs, _) = q.as_chunks_mut::<QK8_0>();
-    for ((xb, qb), db) in xs.iter().zip(qs).zip(d.iter_mut()) {
-        let mut bits = 0u32;
-        for v in xb {
-            bits = bits.max(v.to_bits() & 0x7fff_ffff);
-        }
-        let amax = f32::from_bits(bits);
-        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-        *db = half::f16::from_f32(amax / 127.0).to_f32();
-        // Round half to even as in `quantize_i16_body` (|v * id| <= 127), then + 128.
-        const MAGIC: f32 = 12_582_912.0;
-        for (o, v) in qb.iter_mut().zip(xb) {
-            *o = ((v * id + MAGIC).to_bits() as i32 - 0x4B40_0000 + 128) as u8;
-        }
-    }
+    let scale = |amax: f32| half::f16::from_f32(amax / 127.0).to_f32();
+    quantize_blocks(x, q, d, 127.0, scale, |r| r.wrapping_add(128) as u8);
 }
 
 /// The scalar int8 kernel: the definition every SIMD kernel reproduces bit for bit. Each
