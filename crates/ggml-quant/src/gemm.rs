@@ -23,7 +23,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::arch;
+use crate::arch::{self, Quantize};
 use crate::blocks::QK8_0;
 use crate::kernels;
 
@@ -71,25 +71,36 @@ impl PackedI16 {
             .zip(d.par_chunks_mut(blocks * GROUP))
             .enumerate()
             .for_each(|(g, (wg, dg))| {
-                let mut q = vec![[0i8; QK8_0]; blocks];
-                let mut s = vec![0f32; blocks];
-                for i in 0..GROUP {
-                    let r = g * GROUP + i;
-                    if r >= rows {
-                        break;
+                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb| {
+                    let wb = &mut wg[b * BLOCK_I16..(b + 1) * BLOCK_I16];
+                    for p in 0..QK8_0 / 2 {
+                        wb[p * 2 * GROUP + 2 * i] = i16::from(qb[2 * p]);
+                        wb[p * 2 * GROUP + 2 * i + 1] = i16::from(qb[2 * p + 1]);
                     }
-                    unpack(r, &mut q, &mut s);
-                    for (b, (qb, sb)) in q.iter().zip(&s).enumerate() {
-                        let wb = &mut wg[b * BLOCK_I16..(b + 1) * BLOCK_I16];
-                        for p in 0..QK8_0 / 2 {
-                            wb[p * 2 * GROUP + 2 * i] = i16::from(qb[2 * p]);
-                            wb[p * 2 * GROUP + 2 * i + 1] = i16::from(qb[2 * p + 1]);
-                        }
-                        dg[b * GROUP + i] = *sb;
-                    }
-                }
+                    dg[b * GROUP + i] = sb;
+                })
             });
         PackedI16 { w, d, blocks }
+    }
+}
+
+/// For each row `i` of group `g` (rows past `rows` skipped) and each of its `blocks`
+/// blocks `b`: `put(i, b, quants, scale)`, the row unpacked by `unpack` as the packers
+/// take it.
+fn group_blocks(
+    g: usize,
+    rows: usize,
+    blocks: usize,
+    unpack: &(impl Fn(usize, &mut [[i8; QK8_0]], &mut [f32]) + Sync),
+    mut put: impl FnMut(usize, usize, &[i8; QK8_0], f32),
+) {
+    let mut q = vec![[0i8; QK8_0]; blocks];
+    let mut s = vec![0f32; blocks];
+    for i in 0..GROUP.min(rows.saturating_sub(g * GROUP)) {
+        unpack(g * GROUP + i, &mut q, &mut s);
+        for (b, (qb, sb)) in q.iter().zip(&s).enumerate() {
+            put(i, b, qb, *sb);
+        }
     }
 }
 
@@ -123,23 +134,14 @@ impl PackedI8 {
             .zip(d.par_chunks_mut(blocks * GROUP))
             .enumerate()
             .for_each(|(g, ((wg, cg), dg))| {
-                let mut q = vec![[0i8; QK8_0]; blocks];
-                let mut s = vec![0f32; blocks];
-                for i in 0..GROUP {
-                    let r = g * GROUP + i;
-                    if r >= rows {
-                        break;
+                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb| {
+                    let wb = &mut wg[b * BLOCK_I8..(b + 1) * BLOCK_I8];
+                    for (quad, v) in qb.chunks_exact(4).enumerate() {
+                        wb[quad * 4 * GROUP + 4 * i..][..4].copy_from_slice(v);
                     }
-                    unpack(r, &mut q, &mut s);
-                    for (b, (qb, sb)) in q.iter().zip(&s).enumerate() {
-                        let wb = &mut wg[b * BLOCK_I8..(b + 1) * BLOCK_I8];
-                        for (quad, v) in qb.chunks_exact(4).enumerate() {
-                            wb[quad * 4 * GROUP + 4 * i..][..4].copy_from_slice(v);
-                        }
-                        cg[b * GROUP + i] = -128 * qb.iter().map(|&v| i32::from(v)).sum::<i32>();
-                        dg[b * GROUP + i] = *sb;
-                    }
-                }
+                    cg[b * GROUP + i] = -128 * qb.iter().map(|&v| i32::from(v)).sum::<i32>();
+                    dg[b * GROUP + i] = sb;
+                })
             });
         PackedI8 { w, c, d, blocks }
     }
@@ -279,25 +281,30 @@ impl PackedMatrix {
     }
 }
 
-/// Activation rows quantized to int16 by blocks of 32: `q[t * cols + k]`,
-/// `d[t * blocks + b]`.
-pub(crate) struct ActI16 {
-    pub(crate) q: Vec<i16>,
+/// Activation rows quantized by blocks of 32: `q[t * cols + k]`, `d[t * blocks + b]`.
+pub(crate) struct Act<T> {
+    pub(crate) q: Vec<T>,
     pub(crate) d: Vec<f32>,
 }
 
-/// Quantizes activation rows of `cols` values to int16, per block of 32: `d = amax /
-/// 32767`, `q = round_half_even(x * (32767 / amax))`.
-pub(crate) fn quantize_i16(x: &[f32]) -> ActI16 {
-    let n_blocks = x.len() / QK8_0;
-    let mut q = vec![0i16; x.len()];
-    let mut d = vec![0f32; n_blocks];
+/// Quantizes `x` by blocks of 32 with `chunk` (whole blocks in, quants and scales out),
+/// in parallel over chunks of 512 blocks.
+fn quantize_rows<T: Copy + Default + Send>(x: &[f32], chunk: Quantize<T>) -> Act<T> {
     const CHUNK: usize = 512;
+    let mut q = vec![T::default(); x.len()];
+    let mut d = vec![0f32; x.len() / QK8_0];
     q.par_chunks_mut(CHUNK * QK8_0)
         .zip(d.par_chunks_mut(CHUNK))
         .zip(x.par_chunks(CHUNK * QK8_0))
-        .for_each(|((q, d), x)| kernels::quantize_i16(x, q, d));
-    ActI16 { q, d }
+        .for_each(|((q, d), x)| chunk(x, q, d));
+    Act { q, d }
+}
+
+/// Quantizes activation rows of `cols` values to int16, per block of 32: `d = amax /
+/// 32767`, `q = round_half_even(x * (32767 / amax))`. The quantizer is chosen once, on
+/// the calling thread, as the kernels are.
+pub(crate) fn quantize_i16(x: &[f32]) -> Act<i16> {
+    quantize_rows(x, arch::quantize_i16().unwrap_or(kernels::quantize_i16))
 }
 
 /// The scalar reference of [`quantize_i16`] for one chunk of whole blocks.
@@ -343,25 +350,11 @@ fn quantize_blocks<T>(
     }
 }
 
-/// Activation rows quantized to Q8_0 as ggml does on x86 and stored `+ 128` (unsigned,
-/// as `vpdpbusd` takes them): `q[t * cols + k]`, `d[t * blocks + b]`.
-pub(crate) struct ActU8 {
-    pub(crate) q: Vec<u8>,
-    pub(crate) d: Vec<f32>,
-}
-
 /// Quantizes activation rows to Q8_0 (ggml's x86 `quantize_row_q8_0`: `d = f16(amax /
-/// 127)`, `q = round_half_even(x * (127 / amax))`), stored `q + 128`.
-pub(crate) fn quantize_u8(x: &[f32]) -> ActU8 {
-    let n_blocks = x.len() / QK8_0;
-    let mut q = vec![0u8; x.len()];
-    let mut d = vec![0f32; n_blocks];
-    const CHUNK: usize = 512;
-    q.par_chunks_mut(CHUNK * QK8_0)
-        .zip(d.par_chunks_mut(CHUNK))
-        .zip(x.par_chunks(CHUNK * QK8_0))
-        .for_each(|((q, d), x)| kernels::quantize_u8(x, q, d));
-    ActU8 { q, d }
+/// 127)`, `q = round_half_even(x * (127 / amax))`), stored `q + 128` (unsigned, as
+/// `vpdpbusd` takes them).
+pub(crate) fn quantize_u8(x: &[f32]) -> Act<u8> {
+    quantize_rows(x, arch::quantize_u8().unwrap_or(kernels::quantize_u8))
 }
 
 /// The scalar reference of [`quantize_u8`] for one chunk of whole blocks: ggml's
@@ -378,7 +371,7 @@ pub(crate) fn quantize_u8_body(x: &[f32], q: &mut [u8], d: &mut [f32]) {
 /// `ggml_vec_dot_q8_0_q8_0`; a fused multiply-add there moved the worst text of the
 /// reference corpus from 0.99926 to 0.99704 in cosine with llama.cpp: int8 activations
 /// amplify any rounding change). Arguments as [`kernel_i16_scalar`], with
-/// the packing of [`PackedI8`] and the activations of [`ActU8`].
+/// the packing of [`PackedI8`] and the activations of [`quantize_u8`].
 #[allow(clippy::too_many_arguments)] // the kernel signature every path shares
 pub(crate) fn kernel_i8_scalar(
     w: &[i8],

@@ -186,14 +186,12 @@ pub(crate) fn quantize_u8(x: &[f32], q: &mut [u8], d: &mut [f32]) {
             crate::gemm::quantize_u8_body(self.0, self.1, self.2)
         }
     }
-    if let Some(f) = crate::arch::quantize_u8() {
-        return f(x, q, d);
-    }
     dispatch(Op(x, q, d))
 }
 
-/// [`crate::gemm::quantize_i16_body`]: written out for AVX-512 (the compiler vectorizes
-/// the portable loop across blocks, with gathers), else compiled for the path in force.
+/// [`crate::gemm::quantize_i16_body`] compiled for the path in force (`arch` has it
+/// written out for AVX-512, where the compiler vectorizes this loop across blocks, with
+/// gathers).
 pub(crate) fn quantize_i16(x: &[f32], q: &mut [i16], d: &mut [f32]) {
     struct Op<'a>(&'a [f32], &'a mut [i16], &'a mut [f32]);
     impl WithSimd for Op<'_> {
@@ -202,9 +200,6 @@ pub(crate) fn quantize_i16(x: &[f32], q: &mut [i16], d: &mut [f32]) {
         fn with_simd<S: Simd>(self, _simd: S) {
             crate::gemm::quantize_i16_body(self.0, self.1, self.2)
         }
-    }
-    if let Some(f) = crate::arch::quantize_i16() {
-        return f(x, q, d);
     }
     dispatch(Op(x, q, d))
 }
