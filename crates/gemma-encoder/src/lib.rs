@@ -52,8 +52,8 @@ pub enum Pooling {
     None,
 }
 
-/// The arithmetic of the matrix products on quantized (Q8_0, Q4_0, Q5_0) weights. F32,
-/// F16 and BF16 weights always meet f32 activations.
+/// The arithmetic of the matrix products on quantized weights (Q8_0 ... Q6_K). F32, F16
+/// and BF16 weights always meet f32 activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Precision {
     /// int16 activations (per block of 32, exact integer block sums): within 2^-16 of
@@ -63,7 +63,8 @@ pub enum Precision {
     /// f32 activations against the weights widened block by block: the slowest, and the
     /// reference the int16 scheme is measured against (see `docs/parity.md`).
     F32Activations,
-    /// ggml's scheme: activations quantized to Q8_0, integer dot products. Faster on
+    /// ggml's scheme: activations quantized to the weight type's dot type (Q8_0, Q8_1
+    /// or Q8_K), integer dot products. Faster on
     /// int8 hardware, and noisier: the rounding of activations makes the result depend
     /// on the last bit of every earlier operation.
     Int8Activations,

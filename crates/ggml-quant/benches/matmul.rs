@@ -40,8 +40,14 @@ fn bench_matmul(c: &mut Criterion) {
         (QuantType::F16, Activations::F32, "f32"),
         (QuantType::Q4_0, Activations::Int16, "int16"),
         (QuantType::Q4_0, Activations::Native, "int8"),
-        (QuantType::Q4_K, Activations::Int16, "f32"),
-        (QuantType::Q6_K, Activations::Int16, "f32"),
+        (QuantType::Q4_1, Activations::Native, "int8"),
+        (QuantType::Q4_K, Activations::Native, "int8"),
+        (QuantType::Q4_K, Activations::Int16, "int16"),
+        (QuantType::Q4_K, Activations::F32, "f32"),
+        (QuantType::Q5_K, Activations::Native, "int8"),
+        // Q6_K's native scheme: Q8_K activations through the int16 kernel.
+        (QuantType::Q6_K, Activations::Native, "q8k-int16"),
+        (QuantType::Q6_K, Activations::Int16, "int16"),
     ];
     for (q, act, scheme) in cases {
         let prepacked = scheme.ends_with("-prepacked");

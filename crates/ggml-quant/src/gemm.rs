@@ -5,14 +5,23 @@
 //! activation and never reduces horizontally; a kernel call computes [`MR`] tokens
 //! against a panel of [`PANEL`] rows from registers. Two arithmetic schemes:
 //!
-//! - **int16** (Q8_0, Q4_0, Q5_0 weights): every block of 32 activations is quantized to
-//!   int16 with an f32 scale `amax / 32767`, the weights are widened to int16, each
+//! - **int16** (every quantized weight type): every block of 32 activations is quantized
+//!   to int16 with an f32 scale `amax / 32767`, the weights are widened to int16, each
 //!   block's integer sum is exact (`vpdpwssd` on AVX-512 VNNI, `vpmaddwd` on AVX2), and
 //!   each block adds `(sum * d_w) * d_x` to an f32 accumulator with one fused
 //!   multiply-add. The activation error is 2^-16 of the block's largest value, 256
-//!   times finer than ggml's Q8_0 activations, at half the int8 peak rate.
+//!   times finer than ggml's Q8_0 activations, at half the int8 peak rate. Q6_K's
+//!   integer weights reach 4096 (scale times quant), so its activations stop at 16383.
+//! - **int8** (ggml's schemes): activations quantized as ggml quantizes them for the
+//!   weight type (Q8_0, Q8_1, Q8_K), weights kept in bytes, `vpdpbusd` block sums.
 //! - **f32** (every weight type): the weights widened to f32, f32 activations, one fused
 //!   multiply-add per product in k order.
+//!
+//! Weight types with a minimum per block (Q4_1, Q5_1, Q4_K, Q5_K: `w = d * q + m`) carry
+//! the minimums as an f32 matrix of one value per row and block; the activations carry
+//! `s = d_x * sum(q_x)` per block, and after the integer blocks of a k-chunk the f32
+//! kernel adds `m * s` for the same blocks (ggml's `m * s` term of `vec_dot_q4_1_q8_1`,
+//! and of the K-quants' `dmin * sum(mins * bsums)`).
 //!
 //! The arithmetic of one output element is fixed (the same operations in the same order
 //! on every path, with exact integer sums where the order could differ), so the scalar
@@ -24,7 +33,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::arch::{self, Quantize};
-use crate::blocks::QK8_0;
+use crate::blocks::{QK_K, QK8_0};
 use crate::kernels;
 
 /// Output rows per packed group: one 512-bit vector of f32 or i32.
@@ -46,60 +55,133 @@ fn n_groups(rows: usize) -> usize {
     rows.div_ceil(PANEL) * 2
 }
 
+/// An integer weight lane: `i8` for the int8 kernels, `i16` for the int16 ones.
+pub(crate) trait Lane: Copy + Default + Send + Sync {
+    /// `v`, which the unpacker keeps within the lane's range.
+    fn from_i16(v: i16) -> Self;
+}
+
+impl Lane for i8 {
+    #[inline(always)]
+    fn from_i16(v: i16) -> i8 {
+        debug_assert!(i8::try_from(v).is_ok(), "{v} is not an int8 quant");
+        v as i8
+    }
+}
+
+impl Lane for i16 {
+    #[inline(always)]
+    fn from_i16(v: i16) -> i16 {
+        v
+    }
+}
+
+/// One weight row unpacked by blocks of 32: `(row, quants, scales, minimums)`, the
+/// minimums left at zero by the types without one.
+pub(crate) trait Unpack<T>:
+    Fn(usize, &mut [[T; QK8_0]], &mut [f32], &mut [f32]) + Sync
+{
+}
+impl<T, F: Fn(usize, &mut [[T; QK8_0]], &mut [f32], &mut [f32]) + Sync> Unpack<T> for F {}
+
 /// Weights widened to int16 and packed: for group `g`, block `b`, pair `p`, row `i`:
 /// `w[((g * blocks + b) * 16 + p) * 32 + 2 * i + e] = q[16 g + i][32 b + 2 p + e]`, and
 /// `d[(g * blocks + b) * 16 + i]` the row's block scale. Rows past the matrix are zero.
+/// `m`: the block minimums (see the module docs), for the types that have them.
 pub(crate) struct PackedI16 {
     pub(crate) w: Vec<i16>,
     pub(crate) d: Vec<f32>,
+    pub(crate) m: Option<PackedF32>,
     pub(crate) blocks: usize,
+    pub(crate) act: ActQuant,
 }
 
 impl PackedI16 {
-    /// Packs `rows` rows given by `unpack(r, quants, scales)`, which fills one row's int8
-    /// blocks and f32 scales.
+    /// Packs `rows` rows given by `unpack` (minimums kept when `mins`), for activations
+    /// quantized by `act`.
     pub(crate) fn pack(
         rows: usize,
         cols: usize,
-        unpack: impl Fn(usize, &mut [[i8; QK8_0]], &mut [f32]) + Sync,
+        act: ActQuant,
+        mins: bool,
+        unpack: impl Unpack<i16>,
     ) -> Self {
         let blocks = cols / QK8_0;
         let groups = n_groups(rows);
         let mut w = vec![0i16; groups * blocks * BLOCK_I16];
         let mut d = vec![0f32; groups * blocks * GROUP];
+        let mut m = Minimums::new(mins, groups, blocks);
         w.par_chunks_mut(blocks * BLOCK_I16)
             .zip(d.par_chunks_mut(blocks * GROUP))
+            .zip(m.groups())
             .enumerate()
-            .for_each(|(g, (wg, dg))| {
-                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb| {
+            .for_each(|(g, ((wg, dg), mut mg))| {
+                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
                     let wb = &mut wg[b * BLOCK_I16..(b + 1) * BLOCK_I16];
                     for p in 0..QK8_0 / 2 {
-                        wb[p * 2 * GROUP + 2 * i] = i16::from(qb[2 * p]);
-                        wb[p * 2 * GROUP + 2 * i + 1] = i16::from(qb[2 * p + 1]);
+                        wb[p * 2 * GROUP + 2 * i] = qb[2 * p];
+                        wb[p * 2 * GROUP + 2 * i + 1] = qb[2 * p + 1];
                     }
                     dg[b * GROUP + i] = sb;
+                    if let Some(mg) = mg.as_deref_mut() {
+                        mg[b * GROUP + i] = mb;
+                    }
                 })
             });
-        PackedI16 { w, d, blocks }
+        PackedI16 {
+            w,
+            d,
+            m: m.finish(blocks),
+            blocks,
+            act,
+        }
+    }
+}
+
+/// The block minimums of a packing under way: one f32 per row and block, laid out as a
+/// [`PackedF32`] of `blocks` columns.
+struct Minimums(Option<Vec<f32>>, usize);
+
+impl Minimums {
+    fn new(keep: bool, groups: usize, blocks: usize) -> Self {
+        Minimums(keep.then(|| vec![0f32; groups * blocks * GROUP]), groups)
+    }
+
+    /// Each group's share, or `None`s when there are none to keep.
+    fn groups(&mut self) -> rayon::vec::IntoIter<Option<&mut [f32]>> {
+        let groups = self.1;
+        match &mut self.0 {
+            Some(m) => {
+                let per_group = (m.len() / groups.max(1)).max(1);
+                m.chunks_mut(per_group).map(Some).collect()
+            }
+            None => (0..groups).map(|_| None).collect::<Vec<_>>(),
+        }
+        .into_par_iter()
+    }
+
+    fn finish(self, blocks: usize) -> Option<PackedF32> {
+        self.0.map(|w| PackedF32 { w, cols: blocks })
     }
 }
 
 /// For each row `i` of group `g` (rows past `rows` skipped) and each of its `blocks`
-/// blocks `b`: `put(i, b, quants, scale)`, the row unpacked by `unpack` as the packers
-/// take it.
-fn group_blocks(
+/// blocks `b`: `put(i, b, quants, scale, minimum)`, the row unpacked by `unpack` as the
+/// packers take it.
+fn group_blocks<T: Lane>(
     g: usize,
     rows: usize,
     blocks: usize,
-    unpack: &(impl Fn(usize, &mut [[i8; QK8_0]], &mut [f32]) + Sync),
-    mut put: impl FnMut(usize, usize, &[i8; QK8_0], f32),
+    unpack: &impl Unpack<T>,
+    mut put: impl FnMut(usize, usize, &[T; QK8_0], f32, f32),
 ) {
-    let mut q = vec![[0i8; QK8_0]; blocks];
+    let mut q = vec![[T::default(); QK8_0]; blocks];
     let mut s = vec![0f32; blocks];
+    let mut m = vec![0f32; blocks];
     for i in 0..GROUP.min(rows.saturating_sub(g * GROUP)) {
-        unpack(g * GROUP + i, &mut q, &mut s);
-        for (b, (qb, sb)) in q.iter().zip(&s).enumerate() {
-            put(i, b, qb, *sb);
+        unpack(g * GROUP + i, &mut q, &mut s, &mut m);
+        for (b, ((qb, sb), mb)) in q.iter().zip(&s).zip(&m).enumerate() {
+            put(i, b, qb, *sb, *mb);
         }
     }
 }
@@ -109,41 +191,58 @@ fn group_blocks(
 /// `w[((g * blocks + b) * 8 + q) * 64 + 4 * i + e] = q[16 g + i][32 b + 4 q + e]`,
 /// `d[(g * blocks + b) * 16 + i]` the row's block scale and `c[..]` (same index)
 /// `-128 * sum(q)` over the row's block: the activations enter as `x + 128` (unsigned),
-/// and starting each block's sum at `c` takes the 128s back out, exactly.
+/// and starting each block's sum at `c` takes the 128s back out, exactly. `m` as in
+/// [`PackedI16`].
 pub(crate) struct PackedI8 {
     pub(crate) w: Vec<i8>,
     pub(crate) c: Vec<i32>,
     pub(crate) d: Vec<f32>,
+    pub(crate) m: Option<PackedF32>,
     pub(crate) blocks: usize,
+    pub(crate) act: ActQuant,
 }
 
 impl PackedI8 {
-    /// Packs `rows` rows given by `unpack(r, quants, scales)`, as [`PackedI16::pack`].
+    /// Packs `rows` rows given by `unpack`, as [`PackedI16::pack`].
     pub(crate) fn pack(
         rows: usize,
         cols: usize,
-        unpack: impl Fn(usize, &mut [[i8; QK8_0]], &mut [f32]) + Sync,
+        act: ActQuant,
+        mins: bool,
+        unpack: impl Unpack<i8>,
     ) -> Self {
         let blocks = cols / QK8_0;
         let groups = n_groups(rows);
         let mut w = vec![0i8; groups * blocks * BLOCK_I8];
         let mut c = vec![0i32; groups * blocks * GROUP];
         let mut d = vec![0f32; groups * blocks * GROUP];
+        let mut m = Minimums::new(mins, groups, blocks);
         w.par_chunks_mut(blocks * BLOCK_I8)
             .zip(c.par_chunks_mut(blocks * GROUP))
             .zip(d.par_chunks_mut(blocks * GROUP))
+            .zip(m.groups())
             .enumerate()
-            .for_each(|(g, ((wg, cg), dg))| {
-                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb| {
+            .for_each(|(g, (((wg, cg), dg), mut mg))| {
+                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
                     let wb = &mut wg[b * BLOCK_I8..(b + 1) * BLOCK_I8];
                     for (quad, v) in qb.chunks_exact(4).enumerate() {
                         wb[quad * 4 * GROUP + 4 * i..][..4].copy_from_slice(v);
                     }
                     cg[b * GROUP + i] = -128 * qb.iter().map(|&v| i32::from(v)).sum::<i32>();
                     dg[b * GROUP + i] = sb;
+                    if let Some(mg) = mg.as_deref_mut() {
+                        mg[b * GROUP + i] = mb;
+                    }
                 })
             });
-        PackedI8 { w, c, d, blocks }
+        PackedI8 {
+            w,
+            c,
+            d,
+            m: m.finish(blocks),
+            blocks,
+            act,
+        }
     }
 }
 
@@ -281,10 +380,32 @@ impl PackedMatrix {
     }
 }
 
-/// Activation rows quantized by blocks of 32: `q[t * cols + k]`, `d[t * blocks + b]`.
+/// Activation rows quantized by blocks of 32: `q[t * cols + k]`, `d[t * blocks + b]`,
+/// and `s[t * blocks + b]` the block's `d * sum(q)` where the weights have minimums
+/// (empty otherwise).
 pub(crate) struct Act<T> {
     pub(crate) q: Vec<T>,
     pub(crate) d: Vec<f32>,
+    pub(crate) s: Vec<f32>,
+}
+
+/// How an integer path quantizes activation rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ActQuant {
+    /// int16 by blocks of 32, `d = amax / 32767` ([`quantize_i16`]).
+    Int16,
+    /// int16 by blocks of 32 up to 16383, `d = amax / 16383`: for Q6_K, whose integer
+    /// weights (scale times quant) reach 4096, so that a block's int32 sum stays exact.
+    Int16Narrow,
+    /// ggml's x86 `quantize_row_q8_0` ([`quantize_u8`]).
+    Q8_0,
+    /// ggml's x86 `quantize_row_q8_1`: Q8_0's quants and scale, and `s = f16(amax / 127
+    /// * sum(q))`.
+    Q8_1,
+    /// ggml's `quantize_row_q8_K_ref`: per block of 256, the value of largest magnitude
+    /// `max`, `q = min(127, round_half_even(x * (-127 / max)))`, `d = 1 / (-127 / max)`
+    /// (each of the 8 blocks of 32 gets that `d`).
+    Q8K,
 }
 
 /// Quantizes `x` by blocks of 32 with `chunk` (whole blocks in, quants and scales out),
@@ -297,7 +418,108 @@ fn quantize_rows<T: Copy + Default + Send>(x: &[f32], chunk: Quantize<T>) -> Act
         .zip(d.par_chunks_mut(CHUNK))
         .zip(x.par_chunks(CHUNK * QK8_0))
         .for_each(|((q, d), x)| chunk(x, q, d));
-    Act { q, d }
+    Act {
+        q,
+        d,
+        s: Vec::new(),
+    }
+}
+
+/// Activation rows quantized for an int16 kernel by `act` (`Int16`, `Int16Narrow` or
+/// `Q8K`), with the block sums when `sums`.
+pub(crate) fn quantize_act_i16(x: &[f32], act: ActQuant, sums: bool) -> Act<i16> {
+    let mut a = match act {
+        ActQuant::Int16 => quantize_i16(x),
+        ActQuant::Int16Narrow => quantize_rows(x, kernels::quantize_i16_narrow),
+        ActQuant::Q8K => quantize_rows(x, quantize_q8k_i16),
+        ActQuant::Q8_0 | ActQuant::Q8_1 => unreachable!("int8 activations for an int16 kernel"),
+    };
+    if sums {
+        a.s = block_sums(&a, i32::from);
+    }
+    a
+}
+
+/// Activation rows quantized for an int8 kernel by `act` (`Q8_0`, `Q8_1` or `Q8K`),
+/// stored `+ 128`, with the block sums when `sums` (always for `Q8_1`).
+pub(crate) fn quantize_act_u8(x: &[f32], act: ActQuant, sums: bool) -> Act<u8> {
+    let mut a = match act {
+        ActQuant::Q8_0 | ActQuant::Q8_1 => quantize_u8(x),
+        ActQuant::Q8K => quantize_rows(x, quantize_q8k_u8),
+        ActQuant::Int16 | ActQuant::Int16Narrow => {
+            unreachable!("int16 activations for an int8 kernel")
+        }
+    };
+    let unsigned = |q: u8| i32::from(q) - 128;
+    if act == ActQuant::Q8_1 {
+        // ggml: `s = f16(d * sum)` with the scale before its rounding to f16.
+        a.s = x
+            .chunks_exact(QK8_0)
+            .zip(a.q.chunks_exact(QK8_0))
+            .map(|(xb, qb)| {
+                let bits = xb
+                    .iter()
+                    .fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
+                let amax = f32::from_bits(bits);
+                let sum: i32 = qb.iter().map(|&q| unsigned(q)).sum();
+                half::f16::from_f32(amax / 127.0 * sum as f32).to_f32()
+            })
+            .collect();
+    } else if sums {
+        a.s = block_sums(&a, unsigned);
+    }
+    a
+}
+
+/// `d * sum(q)` for every block of 32 of `a`, each quant read by `value`.
+fn block_sums<T: Copy>(a: &Act<T>, value: impl Fn(T) -> i32) -> Vec<f32> {
+    a.q.chunks_exact(QK8_0)
+        .zip(&a.d)
+        .map(|(qb, d)| d * qb.iter().map(|&q| value(q)).sum::<i32>() as f32)
+        .collect()
+}
+
+/// [`ActQuant::Q8K`] for whole blocks of 256, as int16.
+fn quantize_q8k_i16(x: &[f32], q: &mut [i16], d: &mut [f32]) {
+    quantize_q8k_body(x, q, d, |v| v as i16);
+}
+
+/// [`ActQuant::Q8K`] for whole blocks of 256, stored `+ 128`.
+fn quantize_q8k_u8(x: &[f32], q: &mut [u8], d: &mut [f32]) {
+    quantize_q8k_body(x, q, d, |v| (v + 128) as u8);
+}
+
+/// ggml's `quantize_row_q8_K_ref` on whole blocks of 256 (the quants handed to `store`,
+/// the scale given to each block of 32). A NaN makes its block's scale NaN, so that it
+/// reaches the output (ggml's scan skips it).
+#[inline(always)]
+fn quantize_q8k_body<T: Copy>(x: &[f32], q: &mut [T], d: &mut [f32], store: impl Fn(i32) -> T) {
+    for ((xb, qb), db) in x
+        .chunks_exact(QK_K)
+        .zip(q.chunks_exact_mut(QK_K))
+        .zip(d.chunks_exact_mut(QK_K / QK8_0))
+    {
+        let bits = xb
+            .iter()
+            .fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
+        let amax = f32::from_bits(bits);
+        if amax == 0.0 || amax.is_nan() {
+            qb.fill(store(0));
+            db.fill(amax);
+            continue;
+        }
+        // ggml keeps the first value of the largest magnitude, with its sign.
+        let max = xb
+            .iter()
+            .find(|v| v.to_bits() & 0x7fff_ffff == bits)
+            .copied()
+            .unwrap_or(amax);
+        let iscale = -127.0 / max;
+        for (o, &v) in qb.iter_mut().zip(xb) {
+            *o = store(crate::kquants::nearest_int(iscale * v).min(127));
+        }
+        db.fill(1.0 / iscale);
+    }
 }
 
 /// Quantizes activation rows of `cols` values to int16, per block of 32: `d = amax /
@@ -311,6 +533,12 @@ pub(crate) fn quantize_i16(x: &[f32]) -> Act<i16> {
 #[inline(always)]
 pub(crate) fn quantize_i16_body(x: &[f32], q: &mut [i16], d: &mut [f32]) {
     quantize_blocks(x, q, d, 32767.0, |amax| amax / 32767.0, |r| r as i16);
+}
+
+/// [`ActQuant::Int16Narrow`] for one chunk of whole blocks.
+#[inline(always)]
+pub(crate) fn quantize_i16_narrow_body(x: &[f32], q: &mut [i16], d: &mut [f32]) {
+    quantize_blocks(x, q, d, 16383.0, |amax| amax / 16383.0, |r| r as i16);
 }
 
 /// Quantizes whole blocks of 32 to integers of magnitude up to `top`: per block the
@@ -551,8 +779,9 @@ const K_F32: usize = 128;
 pub(crate) fn gemm_i16(p: &PackedI16, rows: usize, x: &[f32], y: &mut [f32]) {
     let cols = p.blocks * QK8_0;
     let n_tokens = x.len() / cols;
-    let a = quantize_i16(x);
+    let a = quantize_act_i16(x, p.act, p.m.is_some());
     let kernel = arch::kernel_i16();
+    let mins = Mins::new(p.m.as_ref(), &a.s, p.blocks);
     let gw = p.blocks * BLOCK_I16;
     let gd = p.blocks * GROUP;
     let ks = chunks(p.blocks, K_BLOCKS);
@@ -562,21 +791,58 @@ pub(crate) fn gemm_i16(p: &PackedI16, rows: usize, x: &[f32], y: &mut [f32]) {
             &p.w[g0 * gw..(g0 + 2) * gw],
             &p.d[g0 * gd..(g0 + 2) * gd],
             p.blocks,
-            ks,
+            ks.clone(),
             &a.q[t0 * cols..(t0 + m) * cols],
             &a.d[t0 * p.blocks..(t0 + m) * p.blocks],
             m,
             acc,
-        )
+        );
+        mins.add(panel, t0, m, ks, acc);
     });
 }
 
-/// `y = x * W^T` with int8-packed weights and Q8_0 activations (ggml's scheme).
+/// The minimums' term of a packed matrix that has them: after a k-chunk's integer
+/// blocks, `m * s` for the same blocks, by the f32 kernel.
+struct Mins<'a> {
+    m: Option<&'a PackedF32>,
+    s: &'a [f32],
+    blocks: usize,
+    kernel: arch::KernelF32,
+}
+
+impl<'a> Mins<'a> {
+    fn new(m: Option<&'a PackedF32>, s: &'a [f32], blocks: usize) -> Self {
+        Mins {
+            m,
+            s,
+            blocks,
+            kernel: arch::kernel_f32(),
+        }
+    }
+
+    #[inline]
+    fn add(&self, panel: usize, t0: usize, m: usize, ks: Range<usize>, acc: &mut Tile) {
+        if let Some(p) = self.m {
+            let gw = self.blocks * GROUP;
+            (self.kernel)(
+                &p.w[2 * panel * gw..(2 * panel + 2) * gw],
+                self.blocks,
+                ks,
+                &self.s[t0 * self.blocks..(t0 + m) * self.blocks],
+                m,
+                acc,
+            );
+        }
+    }
+}
+
+/// `y = x * W^T` with int8-packed weights and activations as ggml quantizes them.
 pub(crate) fn gemm_i8(p: &PackedI8, rows: usize, x: &[f32], y: &mut [f32]) {
     let cols = p.blocks * QK8_0;
     let n_tokens = x.len() / cols;
-    let a = quantize_u8(x);
+    let a = quantize_act_u8(x, p.act, p.m.is_some());
     let kernel = arch::kernel_i8();
+    let mins = Mins::new(p.m.as_ref(), &a.s, p.blocks);
     let gw = p.blocks * BLOCK_I8;
     let gd = p.blocks * GROUP;
     let ks = chunks(p.blocks, K_BLOCKS_I8);
@@ -587,12 +853,13 @@ pub(crate) fn gemm_i8(p: &PackedI8, rows: usize, x: &[f32], y: &mut [f32]) {
             &p.c[g0 * gd..(g0 + 2) * gd],
             &p.d[g0 * gd..(g0 + 2) * gd],
             p.blocks,
-            ks,
+            ks.clone(),
             &a.q[t0 * cols..(t0 + m) * cols],
             &a.d[t0 * p.blocks..(t0 + m) * p.blocks],
             m,
             acc,
-        )
+        );
+        mins.add(panel, t0, m, ks, acc);
     });
 }
 
@@ -659,6 +926,53 @@ mod tests {
         );
     }
 
+    /// The Q8_K activations are `quantize_row_q8_K_ref`'s (the crate's bit-exact
+    /// `quantize_row(Q8_K)`), with the block sums of its `bsums`.
+    #[test]
+    fn q8k_activations_are_ggmls() {
+        let mut x = values(4 * 256, 9);
+        x[256..512].fill(0.0);
+        x[600] = -300.0;
+        x[700] = 300.0; // the same magnitude later: the first one's sign counts
+        let bytes = quantize_row(QuantType::Q8_K, &x).unwrap();
+        let a8 = quantize_act_u8(&x, ActQuant::Q8K, true);
+        let a16 = quantize_act_i16(&x, ActQuant::Q8K, true);
+        for (i, c) in bytes.chunks_exact(size_of::<crate::BlockQ8K>()).enumerate() {
+            let b: crate::BlockQ8K = bytemuck::pod_read_unaligned(c);
+            for (j, &q) in b.qs.iter().enumerate() {
+                assert_eq!(i32::from(a8.q[256 * i + j]) - 128, i32::from(q));
+                assert_eq!(a16.q[256 * i + j], i16::from(q));
+            }
+            for k in 0..8 {
+                assert_eq!(a8.d[8 * i + k].to_bits(), b.d.to_bits());
+                assert_eq!(a16.d[8 * i + k].to_bits(), b.d.to_bits());
+                let sum = i32::from(b.bsums[2 * k]) + i32::from(b.bsums[2 * k + 1]);
+                assert_eq!(a8.s[8 * i + k], b.d * sum as f32);
+                assert_eq!(a16.s[8 * i + k], b.d * sum as f32);
+            }
+        }
+        // d = max / -127: positive, as the first value of the largest magnitude is -300.
+        assert_eq!(a8.d[16], 1.0 / (-127.0 / -300.0));
+    }
+
+    /// Q8_1: Q8_0's quants and scale, and `s` from the scale before its f16 rounding.
+    #[test]
+    fn q8_1_activations_carry_ggmls_sum() {
+        let x = values(3 * 32, 4);
+        let a = quantize_act_u8(&x, ActQuant::Q8_1, false);
+        let a0 = quantize_act_u8(&x, ActQuant::Q8_0, false);
+        assert_eq!((&a.q, &a.d), (&a0.q, &a0.d));
+        for (b, xb) in x.chunks(32).enumerate() {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let sum: i32 = a.q[32 * b..32 * b + 32]
+                .iter()
+                .map(|&q| i32::from(q) - 128)
+                .sum();
+            let want = half::f16::from_f32(amax / 127.0 * sum as f32).to_f32();
+            assert_eq!(a.s[b], want);
+        }
+    }
+
     #[test]
     fn packed_matrix_from_rows_and_columns_agree() {
         let (rows, cols, n) = (37, 20, 9);
@@ -707,8 +1021,9 @@ mod tests {
             blocks in 1usize..5,
             tokens in prop_tokens(),
             q in proptest::sample::select(vec![
-                QuantType::Q8_0, QuantType::Q4_0, QuantType::Q5_0, QuantType::F16,
-                QuantType::Q4_K, QuantType::Q6_K,
+                QuantType::Q8_0, QuantType::Q4_0, QuantType::Q5_0, QuantType::Q4_1,
+                QuantType::Q5_1, QuantType::F16, QuantType::Q4_K, QuantType::Q5_K,
+                QuantType::Q6_K,
             ]),
             seed in 1u64..u64::MAX,
         ) {

@@ -204,6 +204,19 @@ pub(crate) fn quantize_i16(x: &[f32], q: &mut [i16], d: &mut [f32]) {
     dispatch(Op(x, q, d))
 }
 
+/// [`crate::gemm::quantize_i16_narrow_body`] compiled for the path in force.
+pub(crate) fn quantize_i16_narrow(x: &[f32], q: &mut [i16], d: &mut [f32]) {
+    struct Op<'a>(&'a [f32], &'a mut [i16], &'a mut [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) {
+            crate::gemm::quantize_i16_narrow_body(self.0, self.1, self.2)
+        }
+    }
+    dispatch(Op(x, q, d))
+}
+
 /// `e^x` in f32 by Cephes' `expf` scheme (range reduction by ln 2, a degree-6
 /// polynomial, the exponent set by bits), written to vectorize: within 2 ulp of `exp` for
 /// `x` in [-87, 88]; the input is clamped to [-87.3, 88.7]; NaN stays NaN.

@@ -142,7 +142,7 @@ fn pack5(q: &[u8; QK4_0]) -> ([u8; 4], [u8; QK4_0 / 2]) {
 }
 
 /// The 32 five-bit values of a Q5 block.
-fn unpack5(qh: [u8; 4], qs: &[u8; QK4_0 / 2]) -> [u8; QK4_0] {
+pub(crate) fn unpack5(qh: [u8; 4], qs: &[u8; QK4_0 / 2]) -> [u8; QK4_0] {
     let qh = u32::from_le_bytes(qh);
     let mut q = [0u8; QK4_0];
     for j in 0..QK4_0 / 2 {

@@ -10,8 +10,9 @@
 //! - [`quantize_row`] / [`dequantize_row`]: one row of f32 to or from a [`QuantType`],
 //!   mirroring ggml's `quantize_row_*_ref` and `dequantize_row_*`.
 //! - [`Matrix`] and [`matmul()`] / [`matmul_with`]: `Y = X * W^T` with `W` in its GGUF
-//!   type and the activations as ggml does ([`Activations::Native`]), in int16
-//!   ([`Activations::Int16`]: exact VNNI block sums, f32 accuracy) or in f32; kernels
+//!   type and the activations as ggml does ([`Activations::Native`]: Q8_0, Q8_1 or Q8_K
+//!   by weight type), in int16 ([`Activations::Int16`]: exact VNNI block sums, f32
+//!   accuracy) or in f32; kernels
 //!   chosen at run time ([`simd_path`], [`kernel_i16_name`], forced lower with
 //!   `GGML_QUANT_SIMD`), each bit-identical with the portable one.
 //! - [`PackedWeights`]: a weight matrix packed once for many products.

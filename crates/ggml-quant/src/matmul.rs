@@ -2,26 +2,39 @@
 //! GGUF type, parallel over output rows with rayon.
 //!
 //! Which arithmetic each weight type uses:
-//! - Q8_0, Q4_0, Q5_0: ggml's scheme. Each activation row is quantized once to Q8_0
-//!   (as ggml's x86 `quantize_row_q8_0`: multiplier `127/amax`, round half to even, the
-//!   scale stored as f16), and each block contributes `d_w * d_x * sum(q_w * q_x)` with
-//!   an exact integer sum, accumulated in f32 (`ggml_vec_dot_q8_0_q8_0` and friends).
-//!   The integer dot is the fast path and gives llama.cpp's numbers: `vpdpbusd`
-//!   (AVX-512 VNNI, or AVX-VNNI on 256-bit vectors), `sdot` with NEON's dot product,
-//!   `smull` + `sadalp` without it, on weights packed as for the int16 path.
-//! - F32, F16, BF16, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K: each weight row is widened to f32
-//!   once per call into packed panels and multiplied with the f32 activations. For F16
-//!   and BF16 this is more accurate than ggml, which rounds the activations to the
-//!   weight's type; for Q4_1/Q5_1 (ggml: Q8_1 activations) and the K-quants (ggml: Q8_K
-//!   activations) it stands in for the integer kernels still to come, and is at least
-//!   as accurate.
+//! - [`Activations::Native`] (the default) is ggml's scheme for every quantized type:
+//!   each activation row is quantized once to the weight type's dot type, as ggml does
+//!   it on x86 — Q8_0 for Q8_0, Q4_0, Q5_0 (`quantize_row_q8_0`: multiplier `127/amax`,
+//!   round half to even, the scale stored as f16), Q8_1 for Q4_1, Q5_1 (the same, plus
+//!   `s = d * sum(q)` as f16), Q8_K for Q4_K, Q5_K, Q6_K (`quantize_row_q8_K_ref`: per
+//!   256 values, multiplier `-127/max`) — and every block of 32 contributes
+//!   `d_w * d_x * sum(q_w * q_x)` with an exact integer sum, plus `m_w * s_x` where the
+//!   weights have a minimum (ggml's `vec_dot_*_q8_*` terms; ggml's K-quant dots sum the
+//!   sub-blocks in integers before one float step per 256, so the last bits can
+//!   differ). The K-quants' sub-block scales go into the block scale (`d * sc`, as
+//!   ggml's dequantization computes it), so their quants stay small: int8 kernels
+//!   (`vpdpbusd` on AVX-512 VNNI or AVX-VNNI, `sdot` with NEON's dot product, `smull` +
+//!   `sadalp` without it) for all but Q6_K, whose 16-value sub-blocks put two scales
+//!   in one block of 32: it runs `scale * (q - 32)` (up to 4096) through the int16
+//!   kernel.
+//! - [`Activations::Int16`]: the same weights against int16 activations (256 times
+//!   finer than Q8_0), exact block sums at the int16 rate: f32 accuracy at integer speed.
+//! - F32, F16, BF16 weights, and every type under [`Activations::F32`]: each weight row
+//!   is widened to f32 once per call into packed panels and multiplied with the f32
+//!   activations. For F16 and BF16 this is more accurate than ggml, which rounds the
+//!   activations to the weight's type.
 //!
 //! Every output element is computed from its own row and column alone, in a fixed
 //! order, so results do not depend on the batch, the tile sizes or the thread count.
 
-use crate::blocks::{BlockQ4_0, BlockQ5_0, BlockQ8_0, QK8_0};
+use crate::blocks::{
+    BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0, BlockQ5_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8K,
+    QK8_0,
+};
 use crate::error::Error;
-use crate::gemm::{PackedF32, PackedI8, PackedI16, gemm_f32, gemm_i8, gemm_i16};
+use crate::gemm::{ActQuant, Lane, PackedF32, PackedI8, PackedI16, gemm_f32, gemm_i8, gemm_i16};
+use crate::kquants::scale_min_k4;
+use crate::legacy::unpack5;
 use crate::{QuantType, dequantize_row};
 
 /// A weight matrix of `rows` rows of `cols` values, borrowed in its GGUF encoding.
@@ -90,11 +103,13 @@ impl<'a> Matrix<'a> {
 /// How activations meet the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Activations {
-    /// The weight type's scheme (ggml's): Q8_0 activations for Q8_0, Q4_0, Q5_0.
+    /// The weight type's scheme (ggml's): activations quantized to Q8_0 for Q8_0, Q4_0,
+    /// Q5_0, to Q8_1 for Q4_1, Q5_1, to Q8_K for Q4_K, Q5_K, Q6_K; f32 for F32, F16, BF16.
     #[default]
     Native,
-    /// int16 activations by blocks of 32 for Q8_0, Q4_0, Q5_0 weights (exact integer
-    /// block sums, 256 times finer than Q8_0 activations); f32 for the other types.
+    /// int16 activations by blocks of 32 for every quantized type (exact integer block
+    /// sums, 256 times finer than Q8_0 activations; Q6_K's up to 16383, half as fine);
+    /// f32 for F32, F16, BF16.
     Int16,
     /// Always f32 activations against widened weights: slowest, closest to the f32 model.
     F32,
@@ -157,19 +172,46 @@ enum Packed {
 impl PackedWeights {
     /// Packs `w` for `act` (see [`Activations`] for which kernel each type gets).
     pub fn new(w: &Matrix<'_>, act: Activations) -> Result<Self, Error> {
+        use QuantType as Q;
         let (rows, cols) = (w.rows, w.cols);
-        let int8_family = matches!(w.quant, QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0);
-        let kind = match act {
-            Activations::Native if int8_family => {
-                Packed::I8(PackedI8::pack(rows, cols, |r, q, d| unpack_q8(w, r, q, d)))
+        if cols == 0 {
+            return Err(Error::Shape("a weight matrix of no columns".into()));
+        }
+        let mins = matches!(w.quant, Q::Q4_1 | Q::Q5_1 | Q::Q4_K | Q::Q5_K);
+        let unpack8 = |r: usize, q: &mut [[i8; QK8_0]], d: &mut [f32], m: &mut [f32]| {
+            unpack_row(w, r, q, d, m)
+        };
+        let unpack16 = |r: usize, q: &mut [[i16; QK8_0]], d: &mut [f32], m: &mut [f32]| {
+            unpack_row(w, r, q, d, m)
+        };
+        let kind = match (act, w.quant) {
+            (Activations::F32, _) | (_, Q::F32 | Q::F16 | Q::BF16) => {
+                Packed::F32(PackedF32::pack(rows, cols, |r, out| {
+                    out.copy_from_slice(&w.row_f32(r)?);
+                    Ok(())
+                })?)
             }
-            Activations::Int16 if int8_family => {
-                Packed::I16(PackedI16::pack(rows, cols, |r, q, d| unpack_q8(w, r, q, d)))
+            (Activations::Native, Q::Q6_K) => {
+                Packed::I16(PackedI16::pack(rows, cols, ActQuant::Q8K, false, unpack16))
             }
-            _ => Packed::F32(PackedF32::pack(rows, cols, |r, out| {
-                out.copy_from_slice(&w.row_f32(r)?);
-                Ok(())
-            })?),
+            (Activations::Int16, Q::Q6_K) => Packed::I16(PackedI16::pack(
+                rows,
+                cols,
+                ActQuant::Int16Narrow,
+                false,
+                unpack16,
+            )),
+            (Activations::Native, q) => {
+                let act = match q {
+                    Q::Q4_1 | Q::Q5_1 => ActQuant::Q8_1,
+                    Q::Q4_K | Q::Q5_K => ActQuant::Q8K,
+                    _ => ActQuant::Q8_0,
+                };
+                Packed::I8(PackedI8::pack(rows, cols, act, mins, unpack8))
+            }
+            (Activations::Int16, _) => {
+                Packed::I16(PackedI16::pack(rows, cols, ActQuant::Int16, mins, unpack16))
+            }
         };
         Ok(PackedWeights { kind, rows, cols })
     }
@@ -190,49 +232,145 @@ impl PackedWeights {
     }
 }
 
-/// Weight row `r` as int8 blocks and f32 scales, whatever its 32-value format.
-fn unpack_q8(w: &Matrix<'_>, r: usize, q: &mut [[i8; QK8_0]], d: &mut [f32]) {
+/// Weight row `r` of any quantized type by blocks of 32: integer quants, f32 scales and
+/// minimums, so that `w = d * q + m` is the type's dequantization (`dequantize_row_*`:
+/// for the K-quants `d = d_super * sc` and `m = -(dmin * min)` per sub-block, for Q6_K
+/// `q = sc * (q6 - 32)` with `d = d_super`, as its two 16-value sub-blocks per block of
+/// 32 have scales of their own). Every quant fits in int8 but Q6_K's.
+fn unpack_row<T: Lane>(
+    w: &Matrix<'_>,
+    r: usize,
+    q: &mut [[T; QK8_0]],
+    d: &mut [f32],
+    m: &mut [f32],
+) {
     let row = w.row(r);
     let f16 = |b: u16| half::f16::from_bits(b).to_f32();
+    fn put<T: Lane>(dst: &mut [T; QK8_0], v: impl IntoIterator<Item = i16>) {
+        for (o, v) in dst.iter_mut().zip(v) {
+            *o = T::from_i16(v);
+        }
+    }
+    fn blocks<B: bytemuck::AnyBitPattern>(row: &[u8]) -> impl Iterator<Item = B> + '_ {
+        row.chunks_exact(size_of::<B>())
+            .map(bytemuck::pod_read_unaligned)
+    }
+    let small = |v: u8| i16::from(v);
+    // Low nibbles first, then high ones, less `zero`.
+    fn nibbles<T: Lane>(dst: &mut [T; QK8_0], qs: &[u8; 16], zero: i16) {
+        let (lo, hi) = dst.split_at_mut(16);
+        for ((l, h), &v) in lo.iter_mut().zip(hi).zip(qs) {
+            *l = T::from_i16(i16::from(v & 0x0f) - zero);
+            *h = T::from_i16(i16::from(v >> 4) - zero);
+        }
+    }
     match w.quant {
         QuantType::Q8_0 => {
-            for ((c, q), d) in row.chunks_exact(size_of::<BlockQ8_0>()).zip(q).zip(d) {
-                let b: BlockQ8_0 = bytemuck::pod_read_unaligned(c);
-                *q = b.qs;
+            for ((b, q), d) in blocks::<BlockQ8_0>(row).zip(q).zip(d) {
+                put(q, b.qs.iter().map(|&v| i16::from(v)));
                 *d = f16(b.d);
+            }
+        }
+        QuantType::Q8_K => {
+            for (b, (q, d)) in blocks::<BlockQ8K>(row).zip(q.chunks_mut(8).zip(d.chunks_mut(8))) {
+                for (j, (q, d)) in q.iter_mut().zip(d).enumerate() {
+                    put(q, b.qs[32 * j..32 * j + 32].iter().map(|&v| i16::from(v)));
+                    *d = b.d;
+                }
             }
         }
         QuantType::Q4_0 => {
-            for ((c, q), d) in row.chunks_exact(size_of::<BlockQ4_0>()).zip(q).zip(d) {
-                let b: BlockQ4_0 = bytemuck::pod_read_unaligned(c);
-                for j in 0..16 {
-                    q[j] = (b.qs[j] & 0x0f) as i8 - 8;
-                    q[j + 16] = (b.qs[j] >> 4) as i8 - 8;
-                }
+            for ((b, q), d) in blocks::<BlockQ4_0>(row).zip(q).zip(d) {
+                nibbles(q, &b.qs, 8);
                 *d = f16(b.d);
+            }
+        }
+        QuantType::Q4_1 => {
+            for (((b, q), d), m) in blocks::<BlockQ4_1>(row).zip(q).zip(d).zip(m) {
+                nibbles(q, &b.qs, 0);
+                *d = f16(b.d);
+                *m = f16(b.m);
             }
         }
         QuantType::Q5_0 => {
-            for ((c, q), d) in row.chunks_exact(size_of::<BlockQ5_0>()).zip(q).zip(d) {
-                let b: BlockQ5_0 = bytemuck::pod_read_unaligned(c);
-                let qh = u32::from_le_bytes(b.qh);
-                for j in 0..16 {
-                    let h0 = (((qh >> j) << 4) & 0x10) as u8;
-                    let h1 = ((qh >> (j + 12)) & 0x10) as u8;
-                    q[j] = ((b.qs[j] & 0x0f) | h0) as i8 - 16;
-                    q[j + 16] = ((b.qs[j] >> 4) | h1) as i8 - 16;
-                }
+            for ((b, q), d) in blocks::<BlockQ5_0>(row).zip(q).zip(d) {
+                put(q, unpack5(b.qh, &b.qs).into_iter().map(|v| small(v) - 16));
                 *d = f16(b.d);
             }
         }
-        _ => unreachable!("unpack_q8 is called for Q8_0, Q4_0 and Q5_0 only"),
+        QuantType::Q5_1 => {
+            for (((b, q), d), m) in blocks::<BlockQ5_1>(row).zip(q).zip(d).zip(m) {
+                put(q, unpack5(b.qh, &b.qs).into_iter().map(small));
+                *d = f16(b.d);
+                *m = f16(b.m);
+            }
+        }
+        QuantType::Q4_K => {
+            let it = blocks::<BlockQ4K>(row).map(|b| (b.d, b.dmin, b.scales, b.qs, [0; 32]));
+            unpack_k(it, q, d, m);
+        }
+        QuantType::Q5_K => {
+            let it = blocks::<BlockQ5K>(row).map(|b| (b.d, b.dmin, b.scales, b.qs, b.qh));
+            unpack_k(it, q, d, m);
+        }
+        QuantType::Q6_K => {
+            for (b, (q, d)) in blocks::<BlockQ6K>(row).zip(q.chunks_mut(8).zip(d.chunks_mut(8))) {
+                let dd = f16(b.d);
+                // Values 128 c + 32 k + l: low nibble of ql[64 c + l (+ 32 for odd k)]
+                // (high nibble for k >= 2), 2 bits of qh[32 c + l] at 2 k; scale
+                // sc[8 c + 2 k + l / 16].
+                for (blk, (q, d)) in q.iter_mut().zip(d).enumerate() {
+                    let (c, k) = (blk / 4, blk % 4);
+                    let v = (0..32).map(|l| {
+                        let lo = b.ql[64 * c + l + 32 * (k % 2)];
+                        let lo = if k < 2 { lo & 0xF } else { lo >> 4 };
+                        let hi = (b.qh[32 * c + l] >> (2 * k)) & 3;
+                        let q6 = small(lo | (hi << 4)) - 32;
+                        i16::from(b.scales[8 * c + 2 * k + l / 16]) * q6
+                    });
+                    put(q, v);
+                    *d = dd;
+                }
+            }
+        }
+        QuantType::F32 | QuantType::F16 | QuantType::BF16 => {
+            unreachable!("float weights are widened, not unpacked")
+        }
+    }
+}
+
+/// Q4_K / Q5_K super-blocks `(d, dmin, scales, qs, qh)` (Q4_K's `qh` zero) by blocks of
+/// 32: sub-block `j` is the low nibbles of `qs[32 (j / 2)..]` for even `j`, the high
+/// ones for odd, Q5_K's fifth bit bit `j` of `qh`.
+fn unpack_k<T: Lane>(
+    it: impl Iterator<Item = (u16, u16, [u8; 12], [u8; 128], [u8; 32])>,
+    q: &mut [[T; QK8_0]],
+    d: &mut [f32],
+    m: &mut [f32],
+) {
+    let f16 = |b: u16| half::f16::from_bits(b).to_f32();
+    for ((bd, bmin, scales, qs, qh), ((q, d), m)) in
+        it.zip(q.chunks_mut(8).zip(d.chunks_mut(8)).zip(m.chunks_mut(8)))
+    {
+        let (dd, dmin) = (f16(bd), f16(bmin));
+        for j in 0..8 {
+            let c = &qs[32 * (j / 2)..32 * (j / 2) + 32];
+            let shift = 4 * (j % 2);
+            for (i, o) in q[j].iter_mut().enumerate() {
+                let v = ((c[i] >> shift) & 0xF) | (((qh[i] >> j) & 1) << 4);
+                *o = T::from_i16(i16::from(v));
+            }
+            let (sc, mn) = scale_min_k4(j, &scales);
+            d[j] = dd * f32::from(sc);
+            m[j] = -(dmin * f32::from(mn));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quantize_row;
+    use crate::{dequantize_row, quantize_row};
 
     fn rows(n: usize, cols: usize, seed: u32) -> Vec<f32> {
         (0..n * cols)
@@ -263,9 +401,7 @@ mod tests {
 
     #[test]
     fn every_type_matches_the_dequantized_reference() {
-        let (n_rows, cols, n_tok) = (37, 96, 5);
-        let wf = rows(n_rows, cols, 7);
-        let x = rows(n_tok, cols, 99);
+        let (n_rows, n_tok) = (37, 5);
         for q in [
             QuantType::F32,
             QuantType::F16,
@@ -275,7 +411,61 @@ mod tests {
             QuantType::Q4_1,
             QuantType::Q5_0,
             QuantType::Q5_1,
+            QuantType::Q4_K,
+            QuantType::Q5_K,
+            QuantType::Q6_K,
+            QuantType::Q8_K,
         ] {
+            let cols = 2 * q.block_size().max(48);
+            let wf = rows(n_rows, cols, 7);
+            let x = rows(n_tok, cols, 99);
+            let data: Vec<u8> = wf
+                .chunks(cols)
+                .flat_map(|r| quantize_row(q, r).unwrap())
+                .collect();
+            let w = Matrix::new(q, &data, n_rows, cols).unwrap();
+            let want = reference(&w, &x);
+            // Each term's error is a fraction of |w| times the largest activation (1):
+            // 2^-16 for int16 activations (2^-15 for Q6_K's), 1/254 for 8-bit ones.
+            let float = matches!(q, QuantType::F32 | QuantType::F16 | QuantType::BF16);
+            for (act, rel) in [
+                (Activations::Native, if float { 1e-6 } else { 1.0 / 250.0 }),
+                (
+                    Activations::Int16,
+                    if float { 1e-6 } else { 1.0 / 30_000.0 },
+                ),
+                (Activations::F32, 1e-6),
+            ] {
+                let mut y = vec![0f32; n_tok * n_rows];
+                matmul_with(&w, &x, &mut y, act).unwrap();
+                for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                    let wr = w.row_f32(i % n_rows).unwrap();
+                    let size: f32 = wr.iter().map(|v| v.abs()).sum();
+                    assert!(
+                        (a - b).abs() <= rel * size + 1e-5,
+                        "{q:?} {act:?}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// ggml's dot products written out naively, on the activations as ggml quantizes
+    /// them, against the packed kernels.
+    #[test]
+    fn native_schemes_match_naive_ggml_dots() {
+        use crate::blocks::{BlockQ4_1, BlockQ5_1};
+        let (n_rows, n_tok, cols) = (21, 7, 512);
+        let mut x = rows(n_tok, cols, 11);
+        x[300] = -40.0; // a block whose largest magnitude is negative
+        for q in [
+            QuantType::Q4_1,
+            QuantType::Q5_1,
+            QuantType::Q4_K,
+            QuantType::Q5_K,
+            QuantType::Q6_K,
+        ] {
+            let wf = rows(n_rows, cols, 5);
             let data: Vec<u8> = wf
                 .chunks(cols)
                 .flat_map(|r| quantize_row(q, r).unwrap())
@@ -283,28 +473,69 @@ mod tests {
             let w = Matrix::new(q, &data, n_rows, cols).unwrap();
             let mut y = vec![0f32; n_tok * n_rows];
             matmul(&w, &x, &mut y).unwrap();
-            let want = reference(&w, &x);
-            // int16 activations: within 2^-15 of each block's largest value.
-            let mut y16 = vec![0f32; n_tok * n_rows];
-            matmul_with(&w, &x, &mut y16, Activations::Int16).unwrap();
-            for (a, b) in y16.iter().zip(&want) {
-                assert!((a - b).abs() <= 1e-3, "{q:?} int16: {a} vs {b}");
-            }
-            // Activation quantization to Q8_0 costs about 1/254 of each term's size.
-            let tol = if matches!(q, QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0) {
-                0.05
-            } else {
-                1e-4
-            };
-            for (a, b) in y.iter().zip(&want) {
-                assert!((a - b).abs() <= tol, "{q:?}: {a} vs {b}");
+            for t in 0..n_tok {
+                let xt = &x[t * cols..(t + 1) * cols];
+                // Quantized activations (f64 values) and, for Q8_1, each block's `s`.
+                let (xq, s): (Vec<f64>, Vec<f64>) = if q.block_size() == 32 {
+                    // x86 `quantize_row_q8_1`.
+                    let mut xq = Vec::new();
+                    let mut s = Vec::new();
+                    for xb in xt.chunks(32) {
+                        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+                        let d = amax / 127.0;
+                        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+                        let qs: Vec<f32> = xb.iter().map(|v| (v * id).round_ties_even()).collect();
+                        let dh = half::f16::from_f32(d).to_f32();
+                        xq.extend(qs.iter().map(|v| f64::from(v * dh)));
+                        let sum: f32 = qs.iter().sum();
+                        s.push(f64::from(half::f16::from_f32(d * sum).to_f32()));
+                    }
+                    (xq, s)
+                } else {
+                    let b = quantize_row(QuantType::Q8_K, xt).unwrap();
+                    let v = dequantize_row(QuantType::Q8_K, &b, cols).unwrap();
+                    (v.into_iter().map(f64::from).collect(), Vec::new())
+                };
+                for r in 0..n_rows {
+                    let wr = w.row_f32(r).unwrap();
+                    // Q4_1/Q5_1: the minimum times `s`, not times each value.
+                    let mins: Vec<f64> = match q {
+                        QuantType::Q4_1 => blocks_of::<BlockQ4_1>(w.row(r))
+                            .map(|b| f64::from(half::f16::from_bits(b.m).to_f32()))
+                            .collect(),
+                        QuantType::Q5_1 => blocks_of::<BlockQ5_1>(w.row(r))
+                            .map(|b| f64::from(half::f16::from_bits(b.m).to_f32()))
+                            .collect(),
+                        _ => vec![0.0; cols / 32],
+                    };
+                    let (mut want, mut size) = (0f64, 0f64);
+                    for k in 0..cols {
+                        let term = (f64::from(wr[k]) - mins[k / 32]) * xq[k];
+                        want += term;
+                        size += term.abs();
+                    }
+                    for (m, s) in mins.iter().zip(&s) {
+                        want += m * s;
+                        size += (m * s).abs();
+                    }
+                    let got = f64::from(y[t * n_rows + r]);
+                    assert!(
+                        (got - want).abs() <= 2e-6 * size,
+                        "{q:?} token {t} row {r}: {got} vs {want}"
+                    );
+                }
             }
         }
     }
 
+    fn blocks_of<B: bytemuck::AnyBitPattern>(row: &[u8]) -> impl Iterator<Item = B> + '_ {
+        row.chunks_exact(size_of::<B>())
+            .map(bytemuck::pod_read_unaligned)
+    }
+
     #[test]
     fn results_do_not_depend_on_the_batch() {
-        let (n_rows, cols) = (19, 64);
+        let (n_rows, cols) = (19, 256);
         let wf = rows(n_rows, cols, 3);
         for (q, act) in [
             (QuantType::Q8_0, Activations::Native),
@@ -312,6 +543,11 @@ mod tests {
             (QuantType::Q8_0, Activations::Int16),
             (QuantType::Q4_0, Activations::Int16),
             (QuantType::F16, Activations::Native),
+            (QuantType::Q4_1, Activations::Native),
+            (QuantType::Q5_K, Activations::Native),
+            (QuantType::Q6_K, Activations::Native),
+            (QuantType::Q4_K, Activations::Int16),
+            (QuantType::Q6_K, Activations::Int16),
         ] {
             let data: Vec<u8> = wf
                 .chunks(cols)
@@ -329,6 +565,33 @@ mod tests {
                     all[t * n_rows..(t + 1) * n_rows],
                     "{q:?} {act:?} token {t}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_nan_activation_reaches_the_output() {
+        let (n_rows, cols) = (5, 256);
+        let wf = rows(n_rows, cols, 3);
+        let mut x = rows(2, cols, 8);
+        x[cols + 77] = f32::NAN;
+        for q in [
+            QuantType::Q8_0,
+            QuantType::Q4_1,
+            QuantType::Q4_K,
+            QuantType::Q6_K,
+            QuantType::F16,
+        ] {
+            let data: Vec<u8> = wf
+                .chunks(cols)
+                .flat_map(|r| quantize_row(q, r).unwrap())
+                .collect();
+            let w = Matrix::new(q, &data, n_rows, cols).unwrap();
+            for act in [Activations::Native, Activations::Int16, Activations::F32] {
+                let mut y = vec![0f32; 2 * n_rows];
+                matmul_with(&w, &x, &mut y, act).unwrap();
+                assert!(y[..n_rows].iter().all(|v| v.is_finite()), "{q:?} {act:?}");
+                assert!(y[n_rows..].iter().all(|v| v.is_nan()), "{q:?} {act:?}");
             }
         }
     }
