@@ -98,13 +98,15 @@ pub(crate) struct PackedI16 {
 
 impl PackedI16 {
     /// Packs `rows` rows given by `unpack` (minimums kept when `mins`), for activations
-    /// quantized by `act`.
+    /// quantized by `act`, in parallel over groups of at least `min_len` (`usize::MAX`:
+    /// on the calling thread).
     pub(crate) fn pack(
         rows: usize,
         cols: usize,
         act: ActQuant,
         mins: bool,
         unpack: impl Unpack<i16>,
+        min_len: usize,
     ) -> Self {
         let blocks = cols / QK8_0;
         let groups = n_groups(rows);
@@ -115,6 +117,7 @@ impl PackedI16 {
             .zip(d.par_chunks_mut(blocks * GROUP))
             .zip(m.groups())
             .enumerate()
+            .with_min_len(min_len)
             .for_each(|(g, ((wg, dg), mut mg))| {
                 group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
                     let wb = &mut wg[b * BLOCK_I16..(b + 1) * BLOCK_I16];
@@ -210,6 +213,7 @@ impl PackedI8 {
         act: ActQuant,
         mins: bool,
         unpack: impl Unpack<i8>,
+        min_len: usize,
     ) -> Self {
         let blocks = cols / QK8_0;
         let groups = n_groups(rows);
@@ -222,6 +226,7 @@ impl PackedI8 {
             .zip(d.par_chunks_mut(blocks * GROUP))
             .zip(m.groups())
             .enumerate()
+            .with_min_len(min_len)
             .for_each(|(g, (((wg, cg), dg), mut mg))| {
                 group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
                     let wb = &mut wg[b * BLOCK_I8..(b + 1) * BLOCK_I8];
@@ -695,17 +700,20 @@ pub(crate) fn kernel_f32_scalar(
     }
 }
 
-/// Runs `tile(panel, t0, m, ks, acc)` — `m <= MR` tokens from `t0` against the 32 rows
-/// of `panel`, adding the k-chunk `ks` to `acc` — over every panel, token and k-chunk
-/// (chunks in order, so every sum keeps its order), writing `y[t * rows + r]`. A chunk
-/// of a panel's weights stays in L1 while all the tokens of a task pass over it. Work is
-/// split over token chunks when there are enough tokens, otherwise over panels.
-pub(crate) fn drive(
+/// Runs `tile(panel(p), t0, m, ks, acc)` — `m <= MR` tokens from `t0` against the 32
+/// rows of panel `p`, adding the k-chunk `ks` to `acc` — over every panel, token and
+/// k-chunk (chunks in order, so every sum keeps its order), writing `y[t * rows + r]`. A
+/// chunk of a panel's weights stays in L1 while all the tokens of a task pass over it.
+/// Work is split over token chunks when there are enough tokens (and not `by_panels`),
+/// otherwise over panels; `panel(p)` is called once per task and panel.
+pub(crate) fn drive<S>(
     rows: usize,
     n_tokens: usize,
     k_chunks: &[Range<usize>],
     y: &mut [f32],
-    tile: impl Fn(usize, usize, usize, Range<usize>, &mut Tile) + Sync,
+    by_panels: bool,
+    panel: impl Fn(usize) -> S + Sync,
+    tile: impl Fn(&S, usize, usize, Range<usize>, &mut Tile) + Sync,
 ) {
     let panels = rows.div_ceil(PANEL);
     let threads = rayon::current_num_threads().max(1);
@@ -723,31 +731,40 @@ pub(crate) fn drive(
         }
     };
     // Every micro-tile of tokens `t0..t0 + nt` against one panel, all k-chunks.
-    let panel_tiles = |panel: usize, t0: usize, nt: usize| -> Vec<Tile> {
+    let panel_tiles = |p: usize, t0: usize, nt: usize| -> Vec<Tile> {
+        let src = panel(p);
         let mut acc = vec![[[0f32; PANEL]; MR]; nt.div_ceil(MR)];
         for ks in k_chunks {
             for (i, a) in acc.iter_mut().enumerate() {
                 let ts = i * MR;
-                tile(panel, t0 + ts, MR.min(nt - ts), ks.clone(), a);
+                tile(&src, t0 + ts, MR.min(nt - ts), ks.clone(), a);
             }
         }
         acc
     };
-    if n_tokens >= 4 * threads * MR {
-        // Token chunks: each task owns whole output rows.
-        let chunk = (n_tokens.div_ceil(2 * threads).div_ceil(MR) * MR).min(32 * MR);
-        y.par_chunks_mut(chunk * rows)
-            .enumerate()
-            .for_each(|(c, yc)| {
-                let t0 = c * chunk;
-                let nt = yc.len() / rows;
-                for panel in 0..panels {
-                    for (i, t) in panel_tiles(panel, t0, nt).iter().enumerate() {
-                        let ts = i * MR;
-                        put(&mut yc[ts * rows..], t, MR.min(nt - ts), panel);
-                    }
+    if !by_panels && n_tokens >= 4 * threads * MR {
+        // Token chunks: each task owns whole output rows. A multiple of the thread count
+        // of tasks, at most 32 tiles each, the tiles spread evenly over them (so that no
+        // thread is left with a task more, or a larger one, than another).
+        let tiles = n_tokens.div_ceil(MR);
+        let tasks = (2 * threads).max(tiles.div_ceil(32).next_multiple_of(threads));
+        let mut parts = Vec::with_capacity(tasks);
+        let (mut rest, mut t0) = (y, 0);
+        for j in 1..=tasks {
+            let end = (j * tiles / tasks * MR).min(n_tokens);
+            let (part, tail) = rest.split_at_mut((end - t0) * rows);
+            parts.push((t0, part));
+            (rest, t0) = (tail, end);
+        }
+        parts.into_par_iter().for_each(|(t0, yc)| {
+            let nt = yc.len() / rows;
+            for panel in 0..panels {
+                for (i, t) in panel_tiles(panel, t0, nt).iter().enumerate() {
+                    let ts = i * MR;
+                    put(&mut yc[ts * rows..], t, MR.min(nt - ts), panel);
                 }
-            });
+            }
+        });
     } else {
         // Few tokens: split the panels; each task returns its columns.
         let cols: Vec<Vec<Tile>> = (0..panels)
@@ -775,92 +792,255 @@ const K_BLOCKS_I8: usize = 16;
 /// f32 values per k-chunk: 2 groups x 128 x 64 B = 16 KiB.
 const K_F32: usize = 128;
 
+/// The slices of one panel (two groups) of an integer packing: weights, block
+/// corrections (int8 only), scales, minimums.
+pub(crate) struct Panel<'a, T> {
+    w: &'a [T],
+    c: &'a [i32],
+    d: &'a [f32],
+    m: Option<&'a [f32]>,
+}
+
+/// Panel `panel` of a packing of `blocks` blocks per row with `bw` values per packed
+/// block.
+fn panel_of<'a, T>(
+    panel: usize,
+    blocks: usize,
+    bw: usize,
+    (w, c, d, m): (&'a [T], &'a [i32], &'a [f32], Option<&'a PackedF32>),
+) -> Panel<'a, T> {
+    let (gw, gd) = (blocks * bw, blocks * GROUP);
+    let g0 = 2 * panel;
+    let part = |v: &'a [f32]| &v[g0 * gd..(g0 + 2) * gd];
+    Panel {
+        w: &w[g0 * gw..(g0 + 2) * gw],
+        c: if c.is_empty() {
+            c
+        } else {
+            &c[g0 * gd..(g0 + 2) * gd]
+        },
+        d: part(d),
+        m: m.map(|m| part(&m.w)),
+    }
+}
+
+impl PackedI16 {
+    fn panel(&self, panel: usize) -> Panel<'_, i16> {
+        panel_of(
+            panel,
+            self.blocks,
+            BLOCK_I16,
+            (&self.w, &[], &self.d, self.m.as_ref()),
+        )
+    }
+}
+
+impl PackedI8 {
+    fn panel(&self, panel: usize) -> Panel<'_, i8> {
+        panel_of(
+            panel,
+            self.blocks,
+            BLOCK_I8,
+            (&self.w, &self.c, &self.d, self.m.as_ref()),
+        )
+    }
+}
+
+/// After the integer blocks `ks` of a tile, the minimums' term `m * s` of the same
+/// blocks, by the f32 kernel (see the module docs).
+#[inline]
+#[allow(clippy::too_many_arguments)] // a tile's own arguments
+fn add_minimums<T>(
+    kf: arch::KernelF32,
+    p: &Panel<'_, T>,
+    s: &[f32],
+    blocks: usize,
+    t0: usize,
+    m: usize,
+    ks: Range<usize>,
+    acc: &mut Tile,
+) {
+    if let Some(mw) = p.m {
+        kf(mw, blocks, ks, &s[t0 * blocks..(t0 + m) * blocks], m, acc);
+    }
+}
+
 /// `y = x * W^T` with int16-packed weights.
 pub(crate) fn gemm_i16(p: &PackedI16, rows: usize, x: &[f32], y: &mut [f32]) {
-    let cols = p.blocks * QK8_0;
-    let n_tokens = x.len() / cols;
     let a = quantize_act_i16(x, p.act, p.m.is_some());
-    let kernel = arch::kernel_i16();
-    let mins = Mins::new(p.m.as_ref(), &a.s, p.blocks);
-    let gw = p.blocks * BLOCK_I16;
-    let gd = p.blocks * GROUP;
-    let ks = chunks(p.blocks, K_BLOCKS);
-    drive(rows, n_tokens, &ks, y, |panel, t0, m, ks, acc| {
-        let g0 = panel * 2;
-        kernel(
-            &p.w[g0 * gw..(g0 + 2) * gw],
-            &p.d[g0 * gd..(g0 + 2) * gd],
-            p.blocks,
-            ks.clone(),
-            &a.q[t0 * cols..(t0 + m) * cols],
-            &a.d[t0 * p.blocks..(t0 + m) * p.blocks],
-            m,
-            acc,
-        );
-        mins.add(panel, t0, m, ks, acc);
-    });
-}
-
-/// The minimums' term of a packed matrix that has them: after a k-chunk's integer
-/// blocks, `m * s` for the same blocks, by the f32 kernel.
-struct Mins<'a> {
-    m: Option<&'a PackedF32>,
-    s: &'a [f32],
-    blocks: usize,
-    kernel: arch::KernelF32,
-}
-
-impl<'a> Mins<'a> {
-    fn new(m: Option<&'a PackedF32>, s: &'a [f32], blocks: usize) -> Self {
-        Mins {
-            m,
-            s,
-            blocks,
-            kernel: arch::kernel_f32(),
-        }
-    }
-
-    #[inline]
-    fn add(&self, panel: usize, t0: usize, m: usize, ks: Range<usize>, acc: &mut Tile) {
-        if let Some(p) = self.m {
-            let gw = self.blocks * GROUP;
-            (self.kernel)(
-                &p.w[2 * panel * gw..(2 * panel + 2) * gw],
-                self.blocks,
-                ks,
-                &self.s[t0 * self.blocks..(t0 + m) * self.blocks],
-                m,
-                acc,
-            );
-        }
-    }
+    run_i16(rows, p.blocks, &a, y, false, |panel| p.panel(panel));
 }
 
 /// `y = x * W^T` with int8-packed weights and activations as ggml quantizes them.
 pub(crate) fn gemm_i8(p: &PackedI8, rows: usize, x: &[f32], y: &mut [f32]) {
-    let cols = p.blocks * QK8_0;
-    let n_tokens = x.len() / cols;
     let a = quantize_act_u8(x, p.act, p.m.is_some());
-    let kernel = arch::kernel_i8();
-    let mins = Mins::new(p.m.as_ref(), &a.s, p.blocks);
-    let gw = p.blocks * BLOCK_I8;
-    let gd = p.blocks * GROUP;
-    let ks = chunks(p.blocks, K_BLOCKS_I8);
-    drive(rows, n_tokens, &ks, y, |panel, t0, m, ks, acc| {
-        let g0 = panel * 2;
-        kernel(
-            &p.w[g0 * gw..(g0 + 2) * gw],
-            &p.c[g0 * gd..(g0 + 2) * gd],
-            &p.d[g0 * gd..(g0 + 2) * gd],
-            p.blocks,
-            ks.clone(),
-            &a.q[t0 * cols..(t0 + m) * cols],
-            &a.d[t0 * p.blocks..(t0 + m) * p.blocks],
-            m,
-            acc,
-        );
-        mins.add(panel, t0, m, ks, acc);
-    });
+    run_i8(rows, p.blocks, &a, y, false, |panel| p.panel(panel));
+}
+
+/// Fewest tokens for which [`crate::matmul_with`] packs the whole matrix before the
+/// product (then split over token chunks); below it each task packs the panel it
+/// multiplies, where it is used, and nothing of the size of the matrix is allocated.
+pub(crate) const PACK_WHOLE_FROM: usize = 512;
+
+/// [`gemm_i16`] on weights packed panel by panel as they are used (for fewer than
+/// [`PACK_WHOLE_FROM`] tokens).
+pub(crate) fn gemm_i16_unpacked(
+    rows: usize,
+    cols: usize,
+    (act, mins): (ActQuant, bool),
+    unpack: impl Unpack<i16>,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let a = quantize_act_i16(x, act, mins);
+    let one = |panel: usize| {
+        let r0 = panel * PANEL;
+        let n = PANEL.min(rows - r0);
+        PackedI16::pack(
+            n,
+            cols,
+            act,
+            mins,
+            |r, q, d, m| unpack(r0 + r, q, d, m),
+            usize::MAX,
+        )
+    };
+    run_i16(rows, cols / QK8_0, &a, y, true, |panel| Owned(one(panel)));
+}
+
+/// [`gemm_i8`] on weights packed panel by panel as they are used.
+pub(crate) fn gemm_i8_unpacked(
+    rows: usize,
+    cols: usize,
+    (act, mins): (ActQuant, bool),
+    unpack: impl Unpack<i8>,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let a = quantize_act_u8(x, act, mins);
+    let one = |panel: usize| {
+        let r0 = panel * PANEL;
+        let n = PANEL.min(rows - r0);
+        PackedI8::pack(
+            n,
+            cols,
+            act,
+            mins,
+            |r, q, d, m| unpack(r0 + r, q, d, m),
+            usize::MAX,
+        )
+    };
+    run_i8(rows, cols / QK8_0, &a, y, true, |panel| Owned(one(panel)));
+}
+
+/// A panel a task packed for itself.
+struct Owned<P>(P);
+
+/// What [`run_i16`] and [`run_i8`] take per panel: a borrowed panel or one packed for
+/// the task.
+trait PanelSource<T> {
+    fn get(&self) -> Panel<'_, T>;
+}
+
+impl<T> PanelSource<T> for Panel<'_, T> {
+    fn get(&self) -> Panel<'_, T> {
+        *self
+    }
+}
+
+impl PanelSource<i16> for Owned<PackedI16> {
+    fn get(&self) -> Panel<'_, i16> {
+        self.0.panel(0)
+    }
+}
+
+impl PanelSource<i8> for Owned<PackedI8> {
+    fn get(&self) -> Panel<'_, i8> {
+        self.0.panel(0)
+    }
+}
+
+impl<T> Clone for Panel<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Panel<'_, T> {}
+
+/// The int16 product over panels given by `panel` (split over panels when
+/// `by_panels`).
+fn run_i16<S: PanelSource<i16>>(
+    rows: usize,
+    blocks: usize,
+    a: &Act<i16>,
+    y: &mut [f32],
+    by_panels: bool,
+    panel: impl Fn(usize) -> S + Sync,
+) {
+    let cols = blocks * QK8_0;
+    let n_tokens = a.q.len() / cols;
+    let (kernel, kf) = (arch::kernel_i16(), arch::kernel_f32());
+    let ks = chunks(blocks, K_BLOCKS);
+    drive(
+        rows,
+        n_tokens,
+        &ks,
+        y,
+        by_panels,
+        panel,
+        |src, t0, m, ks, acc| {
+            let p = src.get();
+            kernel(
+                p.w,
+                p.d,
+                blocks,
+                ks.clone(),
+                &a.q[t0 * cols..(t0 + m) * cols],
+                &a.d[t0 * blocks..(t0 + m) * blocks],
+                m,
+                acc,
+            );
+            add_minimums(kf, &p, &a.s, blocks, t0, m, ks, acc);
+        },
+    );
+}
+
+/// The int8 product over panels given by `panel`, as [`run_i16`].
+fn run_i8<S: PanelSource<i8>>(
+    rows: usize,
+    blocks: usize,
+    a: &Act<u8>,
+    y: &mut [f32],
+    by_panels: bool,
+    panel: impl Fn(usize) -> S + Sync,
+) {
+    let cols = blocks * QK8_0;
+    let n_tokens = a.q.len() / cols;
+    let (kernel, kf) = (arch::kernel_i8(), arch::kernel_f32());
+    let ks = chunks(blocks, K_BLOCKS_I8);
+    drive(
+        rows,
+        n_tokens,
+        &ks,
+        y,
+        by_panels,
+        panel,
+        |src, t0, m, ks, acc| {
+            let p = src.get();
+            kernel(
+                p.w,
+                p.c,
+                p.d,
+                blocks,
+                ks.clone(),
+                &a.q[t0 * cols..(t0 + m) * cols],
+                &a.d[t0 * blocks..(t0 + m) * blocks],
+                m,
+                acc,
+            );
+            add_minimums(kf, &p, &a.s, blocks, t0, m, ks, acc);
+        },
+    );
 }
 
 /// `y = x * W^T` with f32-packed weights.
@@ -870,16 +1050,9 @@ pub(crate) fn gemm_f32(p: &PackedF32, rows: usize, x: &[f32], y: &mut [f32]) {
     let kernel = arch::kernel_f32();
     let gw = cols * GROUP;
     let ks = chunks(cols, K_F32);
-    drive(rows, n_tokens, &ks, y, |panel, t0, m, ks, acc| {
-        let g0 = panel * 2;
-        kernel(
-            &p.w[g0 * gw..(g0 + 2) * gw],
-            cols,
-            ks,
-            &x[t0 * cols..(t0 + m) * cols],
-            m,
-            acc,
-        )
+    let panel = |panel: usize| &p.w[2 * panel * gw..(2 * panel + 2) * gw];
+    drive(rows, n_tokens, &ks, y, false, panel, |w, t0, m, ks, acc| {
+        kernel(w, cols, ks, &x[t0 * cols..(t0 + m) * cols], m, acc)
     });
 }
 
@@ -1047,6 +1220,15 @@ mod tests {
                         "{:?} {:?} path {}", q, act, path
                     );
                 }
+                // Packed whole first (as for many tokens, split over token chunks) or
+                // panel by panel where used (`matmul_with` below PACK_WHOLE_FROM tokens):
+                // the same bits.
+                let mut y = vec![0f32; tokens * rows];
+                crate::PackedWeights::new(&w, act).unwrap().matmul(&x, &mut y).unwrap();
+                proptest::prop_assert!(
+                    y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{:?} {:?} prepacked", q, act
+                );
             }
         }
     }

@@ -32,7 +32,10 @@ use crate::blocks::{
     QK8_0,
 };
 use crate::error::Error;
-use crate::gemm::{ActQuant, Lane, PackedF32, PackedI8, PackedI16, gemm_f32, gemm_i8, gemm_i16};
+use crate::gemm::{
+    ActQuant, Lane, PACK_WHOLE_FROM, PackedF32, PackedI8, PackedI16, gemm_f32, gemm_i8,
+    gemm_i8_unpacked, gemm_i16, gemm_i16_unpacked,
+};
 use crate::kquants::scale_min_k4;
 use crate::legacy::unpack5;
 use crate::{QuantType, dequantize_row};
@@ -132,7 +135,52 @@ pub fn matmul_with(
     if x.is_empty() || w.rows == 0 {
         return Ok(());
     }
+    if x.len() / w.cols < PACK_WHOLE_FROM {
+        // Each task packs the panel it multiplies, where it is used (the same bits).
+        let (rows, cols) = (w.rows, w.cols);
+        match plan(w.quant, act) {
+            Plan::I8(s) => {
+                gemm_i8_unpacked(rows, cols, s, unpacker(w), x, y);
+                return Ok(());
+            }
+            Plan::I16(s) => {
+                gemm_i16_unpacked(rows, cols, s, unpacker(w), x, y);
+                return Ok(());
+            }
+            Plan::F32 => {}
+        }
+    }
     PackedWeights::new(w, act)?.matmul(x, y)
+}
+
+/// Which packing and activations a weight type gets under `act` (see [`Activations`]).
+enum Plan {
+    F32,
+    /// int8 kernels: the activations' quantization, and whether the type has minimums.
+    I8((ActQuant, bool)),
+    /// int16 kernels, likewise.
+    I16((ActQuant, bool)),
+}
+
+fn plan(quant: QuantType, act: Activations) -> Plan {
+    use QuantType as Q;
+    let mins = matches!(quant, Q::Q4_1 | Q::Q5_1 | Q::Q4_K | Q::Q5_K);
+    match (act, quant) {
+        (Activations::F32, _) | (_, Q::F32 | Q::F16 | Q::BF16) => Plan::F32,
+        (Activations::Native, Q::Q6_K) => Plan::I16((ActQuant::Q8K, false)),
+        (Activations::Int16, Q::Q6_K) => Plan::I16((ActQuant::Int16Narrow, false)),
+        (Activations::Native, Q::Q4_1 | Q::Q5_1) => Plan::I8((ActQuant::Q8_1, mins)),
+        (Activations::Native, Q::Q4_K | Q::Q5_K) => Plan::I8((ActQuant::Q8K, mins)),
+        (Activations::Native, _) => Plan::I8((ActQuant::Q8_0, mins)),
+        (Activations::Int16, _) => Plan::I16((ActQuant::Int16, mins)),
+    }
+}
+
+/// [`unpack_row`] on `w`, as the packers take it.
+fn unpacker<'a, T: Lane>(
+    w: &'a Matrix<'_>,
+) -> impl Fn(usize, &mut [[T; QK8_0]], &mut [f32], &mut [f32]) + Sync + 'a {
+    move |r, q, d, m| unpack_row(w, r, q, d, m)
 }
 
 /// Errors unless `x` is whole rows of `cols` and `y` has `rows` values per token.
@@ -172,45 +220,18 @@ enum Packed {
 impl PackedWeights {
     /// Packs `w` for `act` (see [`Activations`] for which kernel each type gets).
     pub fn new(w: &Matrix<'_>, act: Activations) -> Result<Self, Error> {
-        use QuantType as Q;
         let (rows, cols) = (w.rows, w.cols);
         if cols == 0 {
             return Err(Error::Shape("a weight matrix of no columns".into()));
         }
-        let mins = matches!(w.quant, Q::Q4_1 | Q::Q5_1 | Q::Q4_K | Q::Q5_K);
-        let unpack8 = |r: usize, q: &mut [[i8; QK8_0]], d: &mut [f32], m: &mut [f32]| {
-            unpack_row(w, r, q, d, m)
-        };
-        let unpack16 = |r: usize, q: &mut [[i16; QK8_0]], d: &mut [f32], m: &mut [f32]| {
-            unpack_row(w, r, q, d, m)
-        };
-        let kind = match (act, w.quant) {
-            (Activations::F32, _) | (_, Q::F32 | Q::F16 | Q::BF16) => {
-                Packed::F32(PackedF32::pack(rows, cols, |r, out| {
-                    out.copy_from_slice(&w.row_f32(r)?);
-                    Ok(())
-                })?)
-            }
-            (Activations::Native, Q::Q6_K) => {
-                Packed::I16(PackedI16::pack(rows, cols, ActQuant::Q8K, false, unpack16))
-            }
-            (Activations::Int16, Q::Q6_K) => Packed::I16(PackedI16::pack(
-                rows,
-                cols,
-                ActQuant::Int16Narrow,
-                false,
-                unpack16,
-            )),
-            (Activations::Native, q) => {
-                let act = match q {
-                    Q::Q4_1 | Q::Q5_1 => ActQuant::Q8_1,
-                    Q::Q4_K | Q::Q5_K => ActQuant::Q8K,
-                    _ => ActQuant::Q8_0,
-                };
-                Packed::I8(PackedI8::pack(rows, cols, act, mins, unpack8))
-            }
-            (Activations::Int16, _) => {
-                Packed::I16(PackedI16::pack(rows, cols, ActQuant::Int16, mins, unpack16))
+        let kind = match plan(w.quant, act) {
+            Plan::F32 => Packed::F32(PackedF32::pack(rows, cols, |r, out| {
+                out.copy_from_slice(&w.row_f32(r)?);
+                Ok(())
+            })?),
+            Plan::I8((a, mins)) => Packed::I8(PackedI8::pack(rows, cols, a, mins, unpacker(w), 1)),
+            Plan::I16((a, mins)) => {
+                Packed::I16(PackedI16::pack(rows, cols, a, mins, unpacker(w), 1))
             }
         };
         Ok(PackedWeights { kind, rows, cols })
