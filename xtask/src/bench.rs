@@ -28,9 +28,11 @@ pub struct Options {
 
 /// The kernel benches' headline: `ggml-quant`'s criterion matmul bench at one model
 /// shape and 128 tokens (`BENCH_QUICK=1`), every scheme and kernel path, as GMAC/s.
-/// Writes its own marked section of the doc.
+/// The shape is the attention projections' 768x768, whose rows are whole K-quant
+/// super-blocks (so every weight format is in it). Writes its own marked section of the
+/// doc.
 pub fn kernels(out: &Path) -> Result<()> {
-    const SHAPE: &str = "768x1152";
+    const SHAPE: &str = "768x768";
     eprintln!("bench: kernels (cargo bench -p ggml-quant --bench matmul -- {SHAPE}, 128 tokens)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let o = Command::new(cargo)

@@ -52,7 +52,7 @@ commands:
         llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
         of N runs (default 5), alternating; writes docs/performance.md. --quick skips
         the search over llama.cpp's batch settings (uses -c 256 -b 256 -ub 256).
-        Then the kernel benches' headline (ggml-quant's matmul bench at 768x1152, 128
+        Then the kernel benches' headline (ggml-quant's matmul bench at 768x768, 128
         tokens, every path) in its own section; --kernels runs only that.
   parity [--threads N] [--refresh-golden]
         llama.cpp and ours on the corpus plus generated texts, for F32, Q8_0 and our
