@@ -233,7 +233,10 @@ impl PackedI8 {
                     for (quad, v) in qb.chunks_exact(4).enumerate() {
                         wb[quad * 4 * GROUP + 4 * i..][..4].copy_from_slice(v);
                     }
-                    cg[b * GROUP + i] = -128 * qb.iter().map(|&v| i32::from(v)).sum::<i32>();
+                    // sum(q) as the sum of the bytes q + 128, less 32 * 128 (a sum of
+                    // unsigned bytes compiles to `psadbw`).
+                    let biased: u32 = qb.iter().map(|&v| u32::from(v as u8 ^ 0x80)).sum();
+                    cg[b * GROUP + i] = -128 * (biased as i32 - 32 * 128);
                     dg[b * GROUP + i] = sb;
                     if let Some(mg) = mg.as_deref_mut() {
                         mg[b * GROUP + i] = mb;

@@ -108,6 +108,24 @@ pub fn with_path<R>(path: &str, f: impl FnOnce() -> R) -> Option<R> {
     Some(r)
 }
 
+/// Runs `f` on a thread of rayon's pool (in place when this is one), with this thread's
+/// kernel path in force there. A product has several parallel steps (activation
+/// quantization, packing, the tiles); from a thread outside the pool each of them is
+/// handed over and waited for with a futex wake and wait, which took a quarter of a
+/// 128-token product's time here (`perf`: `futex_wait`, `sched_yield`).
+pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    let forced = FORCED.with(|c| c.get());
+    rayon::scope(|_| {
+        let prev = FORCED.with(|c| c.replace(forced));
+        let r = f();
+        FORCED.with(|c| c.set(prev));
+        r
+    })
+}
+
 /// `sum(a[i] * b[i])` in f32 with 16 running sums (the same order on every path).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     struct Op<'a>(&'a [f32], &'a [f32]);

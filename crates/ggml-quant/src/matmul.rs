@@ -36,6 +36,7 @@ use crate::gemm::{
     ActQuant, Lane, PACK_WHOLE_FROM, PackedF32, PackedI8, PackedI16, gemm_f32, gemm_i8,
     gemm_i8_unpacked, gemm_i16, gemm_i16_unpacked,
 };
+use crate::kernels::on_pool;
 use crate::kquants::scale_min_k4;
 use crate::legacy::unpack5;
 use crate::{QuantType, dequantize_row};
@@ -135,6 +136,11 @@ pub fn matmul_with(
     if x.is_empty() || w.rows == 0 {
         return Ok(());
     }
+    on_pool(|| product(w, x, y, act))
+}
+
+/// [`matmul_with`] after its checks.
+fn product(w: &Matrix<'_>, x: &[f32], y: &mut [f32], act: Activations) -> Result<(), Error> {
     if x.len() / w.cols < PACK_WHOLE_FROM {
         // Each task packs the panel it multiplies, where it is used (the same bits).
         let (rows, cols) = (w.rows, w.cols);
@@ -224,16 +230,20 @@ impl PackedWeights {
         if cols == 0 {
             return Err(Error::Shape("a weight matrix of no columns".into()));
         }
-        let kind = match plan(w.quant, act) {
-            Plan::F32 => Packed::F32(PackedF32::pack(rows, cols, |r, out| {
-                out.copy_from_slice(&w.row_f32(r)?);
-                Ok(())
-            })?),
-            Plan::I8((a, mins)) => Packed::I8(PackedI8::pack(rows, cols, a, mins, unpacker(w), 1)),
-            Plan::I16((a, mins)) => {
-                Packed::I16(PackedI16::pack(rows, cols, a, mins, unpacker(w), 1))
-            }
-        };
+        let kind = on_pool(|| -> Result<_, Error> {
+            Ok(match plan(w.quant, act) {
+                Plan::F32 => Packed::F32(PackedF32::pack(rows, cols, |r, out| {
+                    out.copy_from_slice(&w.row_f32(r)?);
+                    Ok(())
+                })?),
+                Plan::I8((a, mins)) => {
+                    Packed::I8(PackedI8::pack(rows, cols, a, mins, unpacker(w), 1))
+                }
+                Plan::I16((a, mins)) => {
+                    Packed::I16(PackedI16::pack(rows, cols, a, mins, unpacker(w), 1))
+                }
+            })
+        })?;
         Ok(PackedWeights { kind, rows, cols })
     }
 
@@ -244,11 +254,11 @@ impl PackedWeights {
         if x.is_empty() || self.rows == 0 {
             return Ok(());
         }
-        match &self.kind {
+        on_pool(|| match &self.kind {
             Packed::I8(p) => gemm_i8(p, self.rows, x, y),
             Packed::I16(p) => gemm_i16(p, self.rows, x, y),
             Packed::F32(p) => gemm_f32(p, self.rows, x, y),
-        }
+        });
         Ok(())
     }
 }

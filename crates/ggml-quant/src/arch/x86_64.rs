@@ -69,22 +69,22 @@ pub(super) fn kernel_i16_name(path: &str) -> Option<&'static str> {
 
 pub(super) fn quantize_i16(path: &str) -> Option<Quantize<i16>> {
     match path {
-        "avx512" if has_avx512() => Some(quantize_i16_avx512),
+        "avx512" if has_avx512() && is_x86_feature_detected!("f16c") => Some(quantize_i16_avx512),
         _ => None,
     }
 }
 
 pub(super) fn quantize_u8(path: &str) -> Option<Quantize<u8>> {
     match path {
-        "avx512" if has_avx512() => Some(quantize_u8_avx512),
+        "avx512" if has_avx512() && is_x86_feature_detected!("f16c") => Some(quantize_u8_avx512),
         _ => None,
     }
 }
 
 fn quantize_i16_avx512(x: &[f32], q: &mut [i16], d: &mut [f32]) {
     let n = (x.len() / 32).min(q.len() / 32).min(d.len());
-    // SAFETY: chosen only when the CPU has AVX-512F/BW (`quantize_i16`); `n` whole blocks
-    // fit in all three slices.
+    // SAFETY: chosen only when the CPU has AVX-512F/BW and F16C (`quantize_i16`); `n`
+    // whole blocks fit in all three slices.
     unsafe {
         quantize_512(x, n, |b, amax, v| {
             let id = if amax != 0.0 { 32767.0 / amax } else { 0.0 };
@@ -103,7 +103,10 @@ fn quantize_u8_avx512(x: &[f32], q: &mut [u8], d: &mut [f32]) {
     unsafe {
         quantize_512(x, n, |b, amax, v| {
             let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-            d[b] = half::f16::from_f32(amax / 127.0).to_f32();
+            // The scale through f16 and back, rounding to nearest even (as `half`'s
+            // conversions, which are calls through a feature check here).
+            let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(amax / 127.0));
+            d[b] = _mm_cvtss_f32(_mm_cvtph_ps(h));
             let r = round_512(v, id, 128);
             let dst = q.as_mut_ptr().add(b * 32);
             _mm_storeu_si128(dst.cast(), _mm512_cvtepi32_epi8(r[0]));
@@ -115,7 +118,7 @@ fn quantize_u8_avx512(x: &[f32], q: &mut [u8], d: &mut [f32]) {
 /// For each of the `n` blocks of 32 in `x`: the block's largest magnitude (an unsigned
 /// max of the bits without the sign, as the portable quantizers take it) and its values,
 /// handed to `put`.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
 unsafe fn quantize_512(x: &[f32], n: usize, mut put: impl FnMut(usize, f32, [__m512; 2])) {
     // SAFETY: the callers pass `n` whole blocks within `x`.
     unsafe {
