@@ -347,19 +347,20 @@ fn unpack_row<T: Lane>(
         QuantType::Q6_K => {
             for (b, (q, d)) in blocks::<BlockQ6K>(row).zip(q.chunks_mut(8).zip(d.chunks_mut(8))) {
                 let dd = f16(b.d);
-                // Values 128 c + 32 k + l: low nibble of ql[64 c + l (+ 32 for odd k)]
-                // (high nibble for k >= 2), 2 bits of qh[32 c + l] at 2 k; scale
-                // sc[8 c + 2 k + l / 16].
+                let (ql, _) = b.ql.as_chunks::<32>();
+                let (qh, _) = b.qh.as_chunks::<32>();
+                // Block 4 c + k: values 128 c + 32 k + l; the low nibble of
+                // ql[64 c + l (+ 32 for odd k)] (the high one for k >= 2), bits 2 k of
+                // qh[32 c + l]; scale sc[8 c + 2 k] for l < 16, sc[8 c + 2 k + 1] after.
                 for (blk, (q, d)) in q.iter_mut().zip(d).enumerate() {
                     let (c, k) = (blk / 4, blk % 4);
-                    let v = (0..32).map(|l| {
-                        let lo = b.ql[64 * c + l + 32 * (k % 2)];
-                        let lo = if k < 2 { lo & 0xF } else { lo >> 4 };
-                        let hi = (b.qh[32 * c + l] >> (2 * k)) & 3;
-                        let q6 = small(lo | (hi << 4)) - 32;
-                        i16::from(b.scales[8 * c + 2 * k + l / 16]) * q6
-                    });
-                    put(q, v);
+                    let (lo, hi) = (&ql[2 * c + k % 2], &qh[c]);
+                    let (shift, hshift) = (4 * (k / 2), 2 * k);
+                    let sc = [b.scales[8 * c + 2 * k], b.scales[8 * c + 2 * k + 1]];
+                    for (l, o) in q.iter_mut().enumerate() {
+                        let v = ((lo[l] >> shift) & 0xF) | (((hi[l] >> hshift) & 3) << 4);
+                        *o = T::from_i16(i16::from(sc[l / 16]) * (small(v) - 32));
+                    }
                     *d = dd;
                 }
             }
