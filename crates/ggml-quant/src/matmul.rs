@@ -208,9 +208,10 @@ fn check_shapes(rows: usize, cols: usize, x: &[f32], y: &[f32]) -> Result<(), Er
 }
 
 /// A weight matrix repacked once for the kernels of one activation scheme, for many
-/// products: [`matmul_with`] packs on every call, which costs about as much as the
-/// product itself for a few hundred tokens. Owns its memory (int8 schemes about 1.25
-/// bytes per weight, int16 2.5, f32 4).
+/// products: [`matmul_with`] packs on every call (below 512 tokens each panel of 32 rows
+/// in the task that multiplies it), which costs a third to half of a 128-token product.
+/// Owns its memory (int8 schemes about 1.25 bytes per weight, int16 2.5, f32 4; 0.125
+/// more for the types with block minimums).
 pub struct PackedWeights {
     kind: Packed,
     rows: usize,
