@@ -827,57 +827,148 @@ fn panel_of<'a, T>(
     }
 }
 
-impl PackedI16 {
+/// What differs between the int16 and the int8 paths: the packing, the activations'
+/// type and the kernel. [`gemm_int`] and [`gemm_int_unpacked`] run either.
+pub(crate) trait IntPacking: Sized + Sync {
+    /// The packed weights' type.
+    type Lane: Lane;
+    /// The quantized activations' type.
+    type X: Copy + Default + Send + Sync;
+    /// The kernel, chosen once per product.
+    type Kernel: Copy + Send + Sync;
+    /// Blocks per k-chunk (16 KiB of a panel's weights).
+    const K_BLOCKS: usize;
+    /// The packer (`PackedI16::pack`, `PackedI8::pack`).
+    fn pack(
+        rows: usize,
+        cols: usize,
+        act: ActQuant,
+        mins: bool,
+        unpack: impl Unpack<Self::Lane>,
+        min_len: usize,
+    ) -> Self;
+    /// Blocks of 32 per row.
+    fn blocks(&self) -> usize;
+    /// The activations' quantization, and whether there are minimums.
+    fn scheme(&self) -> (ActQuant, bool);
+    /// The slices of panel `panel`.
+    fn panel(&self, panel: usize) -> Panel<'_, Self::Lane>;
+    /// The activation quantizer (`quantize_act_i16`, `quantize_act_u8`).
+    fn quantize(x: &[f32], act: ActQuant, sums: bool) -> Act<Self::X>;
+    /// The kernel for the path in force on this thread.
+    fn kernel() -> Self::Kernel;
+    /// The kernel on one tile: (panel, blocks, k-chunk, token quants, token scales,
+    /// tokens, accumulators).
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        k: Self::Kernel,
+        p: &Panel<'_, Self::Lane>,
+        blocks: usize,
+        ks: Range<usize>,
+        x: &[Self::X],
+        xd: &[f32],
+        m: usize,
+        acc: &mut Tile,
+    );
+}
+
+impl IntPacking for PackedI16 {
+    type Lane = i16;
+    type X = i16;
+    type Kernel = arch::KernelI16;
+    const K_BLOCKS: usize = K_BLOCKS;
+    fn pack(
+        rows: usize,
+        cols: usize,
+        act: ActQuant,
+        mins: bool,
+        unpack: impl Unpack<i16>,
+        min_len: usize,
+    ) -> Self {
+        PackedI16::pack(rows, cols, act, mins, unpack, min_len)
+    }
+    fn blocks(&self) -> usize {
+        self.blocks
+    }
+    fn scheme(&self) -> (ActQuant, bool) {
+        (self.act, self.m.is_some())
+    }
     fn panel(&self, panel: usize) -> Panel<'_, i16> {
-        panel_of(
-            panel,
-            self.blocks,
-            BLOCK_I16,
-            (&self.w, &[], &self.d, self.m.as_ref()),
-        )
+        let parts = (&self.w[..], &[][..], &self.d[..], self.m.as_ref());
+        panel_of(panel, self.blocks, BLOCK_I16, parts)
+    }
+    fn quantize(x: &[f32], act: ActQuant, sums: bool) -> Act<i16> {
+        quantize_act_i16(x, act, sums)
+    }
+    fn kernel() -> arch::KernelI16 {
+        arch::kernel_i16()
+    }
+    fn tile(
+        k: arch::KernelI16,
+        p: &Panel<'_, i16>,
+        blocks: usize,
+        ks: Range<usize>,
+        x: &[i16],
+        xd: &[f32],
+        m: usize,
+        acc: &mut Tile,
+    ) {
+        k(p.w, p.d, blocks, ks, x, xd, m, acc)
     }
 }
 
-impl PackedI8 {
+impl IntPacking for PackedI8 {
+    type Lane = i8;
+    type X = u8;
+    type Kernel = arch::KernelI8;
+    const K_BLOCKS: usize = K_BLOCKS_I8;
+    fn pack(
+        rows: usize,
+        cols: usize,
+        act: ActQuant,
+        mins: bool,
+        unpack: impl Unpack<i8>,
+        min_len: usize,
+    ) -> Self {
+        PackedI8::pack(rows, cols, act, mins, unpack, min_len)
+    }
+    fn blocks(&self) -> usize {
+        self.blocks
+    }
+    fn scheme(&self) -> (ActQuant, bool) {
+        (self.act, self.m.is_some())
+    }
     fn panel(&self, panel: usize) -> Panel<'_, i8> {
-        panel_of(
-            panel,
-            self.blocks,
-            BLOCK_I8,
-            (&self.w, &self.c, &self.d, self.m.as_ref()),
-        )
+        let parts = (&self.w[..], &self.c[..], &self.d[..], self.m.as_ref());
+        panel_of(panel, self.blocks, BLOCK_I8, parts)
+    }
+    fn quantize(x: &[f32], act: ActQuant, sums: bool) -> Act<u8> {
+        quantize_act_u8(x, act, sums)
+    }
+    fn kernel() -> arch::KernelI8 {
+        arch::kernel_i8()
+    }
+    fn tile(
+        k: arch::KernelI8,
+        p: &Panel<'_, i8>,
+        blocks: usize,
+        ks: Range<usize>,
+        x: &[u8],
+        xd: &[f32],
+        m: usize,
+        acc: &mut Tile,
+    ) {
+        k(p.w, p.c, p.d, blocks, ks, x, xd, m, acc)
     }
 }
 
-/// After the integer blocks `ks` of a tile, the minimums' term `m * s` of the same
-/// blocks, by the f32 kernel (see the module docs).
-#[inline]
-#[allow(clippy::too_many_arguments)] // a tile's own arguments
-fn add_minimums<T>(
-    kf: arch::KernelF32,
-    p: &Panel<'_, T>,
-    s: &[f32],
-    blocks: usize,
-    t0: usize,
-    m: usize,
-    ks: Range<usize>,
-    acc: &mut Tile,
-) {
-    if let Some(mw) = p.m {
-        kf(mw, blocks, ks, &s[t0 * blocks..(t0 + m) * blocks], m, acc);
-    }
-}
-
-/// `y = x * W^T` with int16-packed weights.
-pub(crate) fn gemm_i16(p: &PackedI16, rows: usize, x: &[f32], y: &mut [f32]) {
-    let a = quantize_act_i16(x, p.act, p.m.is_some());
-    run_i16(rows, p.blocks, &a, y, false, |panel| p.panel(panel));
-}
-
-/// `y = x * W^T` with int8-packed weights and activations as ggml quantizes them.
-pub(crate) fn gemm_i8(p: &PackedI8, rows: usize, x: &[f32], y: &mut [f32]) {
-    let a = quantize_act_u8(x, p.act, p.m.is_some());
-    run_i8(rows, p.blocks, &a, y, false, |panel| p.panel(panel));
+/// `y = x * W^T` with integer-packed weights and the activations their scheme takes.
+pub(crate) fn gemm_int<P: IntPacking>(p: &P, rows: usize, x: &[f32], y: &mut [f32]) {
+    let (act, mins) = p.scheme();
+    let a = P::quantize(x, act, mins);
+    run_int::<P>(rows, p.blocks(), &a, y, false, |panel| {
+        PanelOf::Borrowed(p, panel)
+    });
 }
 
 /// Fewest tokens for which [`crate::matmul_with`] packs the whole matrix before the
@@ -885,165 +976,70 @@ pub(crate) fn gemm_i8(p: &PackedI8, rows: usize, x: &[f32], y: &mut [f32]) {
 /// multiplies, where it is used, and nothing of the size of the matrix is allocated.
 pub(crate) const PACK_WHOLE_FROM: usize = 512;
 
-/// [`gemm_i16`] on weights packed panel by panel as they are used (for fewer than
-/// [`PACK_WHOLE_FROM`] tokens).
-pub(crate) fn gemm_i16_unpacked(
+/// [`gemm_int`] on weights packed panel by panel as they are used (for fewer than
+/// [`PACK_WHOLE_FROM`] tokens), for activations `act` and minimums when `mins`.
+pub(crate) fn gemm_int_unpacked<P: IntPacking>(
     rows: usize,
     cols: usize,
     (act, mins): (ActQuant, bool),
-    unpack: impl Unpack<i16>,
+    unpack: impl Unpack<P::Lane>,
     x: &[f32],
     y: &mut [f32],
 ) {
-    let a = quantize_act_i16(x, act, mins);
+    let a = P::quantize(x, act, mins);
     let one = |panel: usize| {
         let r0 = panel * PANEL;
         let n = PANEL.min(rows - r0);
-        PackedI16::pack(
-            n,
-            cols,
-            act,
-            mins,
-            |r, q, d, m| unpack(r0 + r, q, d, m),
-            usize::MAX,
-        )
+        let rows = |r: usize, q: &mut [[P::Lane; QK8_0]], d: &mut [f32], m: &mut [f32]| {
+            unpack(r0 + r, q, d, m)
+        };
+        PanelOf::Owned(P::pack(n, cols, act, mins, rows, usize::MAX))
     };
-    run_i16(rows, cols / QK8_0, &a, y, true, |panel| Owned(one(panel)));
+    run_int::<P>(rows, cols / QK8_0, &a, y, true, one);
 }
 
-/// [`gemm_i8`] on weights packed panel by panel as they are used.
-pub(crate) fn gemm_i8_unpacked(
-    rows: usize,
-    cols: usize,
-    (act, mins): (ActQuant, bool),
-    unpack: impl Unpack<i8>,
-    x: &[f32],
-    y: &mut [f32],
-) {
-    let a = quantize_act_u8(x, act, mins);
-    let one = |panel: usize| {
-        let r0 = panel * PANEL;
-        let n = PANEL.min(rows - r0);
-        PackedI8::pack(
-            n,
-            cols,
-            act,
-            mins,
-            |r, q, d, m| unpack(r0 + r, q, d, m),
-            usize::MAX,
-        )
-    };
-    run_i8(rows, cols / QK8_0, &a, y, true, |panel| Owned(one(panel)));
+/// A panel of a packing shared by all tasks, or one a task packed for itself.
+enum PanelOf<'a, P> {
+    Borrowed(&'a P, usize),
+    Owned(P),
 }
 
-/// A panel a task packed for itself.
-struct Owned<P>(P);
-
-/// What [`run_i16`] and [`run_i8`] take per panel: a borrowed panel or one packed for
-/// the task.
-trait PanelSource<T> {
-    fn get(&self) -> Panel<'_, T>;
-}
-
-impl<T> PanelSource<T> for Panel<'_, T> {
-    fn get(&self) -> Panel<'_, T> {
-        *self
+impl<P: IntPacking> PanelOf<'_, P> {
+    fn get(&self) -> Panel<'_, P::Lane> {
+        match self {
+            PanelOf::Borrowed(p, panel) => p.panel(*panel),
+            PanelOf::Owned(p) => p.panel(0),
+        }
     }
 }
 
-impl PanelSource<i16> for Owned<PackedI16> {
-    fn get(&self) -> Panel<'_, i16> {
-        self.0.panel(0)
-    }
-}
-
-impl PanelSource<i8> for Owned<PackedI8> {
-    fn get(&self) -> Panel<'_, i8> {
-        self.0.panel(0)
-    }
-}
-
-impl<T> Clone for Panel<'_, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Panel<'_, T> {}
-
-/// The int16 product over panels given by `panel` (split over panels when
-/// `by_panels`).
-fn run_i16<S: PanelSource<i16>>(
+/// The integer product over the panels `panel` gives (split over panels when
+/// `by_panels`); after each k-chunk's integer blocks, the minimums' term `m * s` of the
+/// same blocks by the f32 kernel (see the module docs).
+fn run_int<'a, P: IntPacking + 'a>(
     rows: usize,
     blocks: usize,
-    a: &Act<i16>,
+    a: &Act<P::X>,
     y: &mut [f32],
     by_panels: bool,
-    panel: impl Fn(usize) -> S + Sync,
+    panel: impl Fn(usize) -> PanelOf<'a, P> + Sync,
 ) {
     let cols = blocks * QK8_0;
     let n_tokens = a.q.len() / cols;
-    let (kernel, kf) = (arch::kernel_i16(), arch::kernel_f32());
-    let ks = chunks(blocks, K_BLOCKS);
-    drive(
-        rows,
-        n_tokens,
-        &ks,
-        y,
-        by_panels,
-        panel,
-        |src, t0, m, ks, acc| {
-            let p = src.get();
-            kernel(
-                p.w,
-                p.d,
-                blocks,
-                ks.clone(),
-                &a.q[t0 * cols..(t0 + m) * cols],
-                &a.d[t0 * blocks..(t0 + m) * blocks],
-                m,
-                acc,
-            );
-            add_minimums(kf, &p, &a.s, blocks, t0, m, ks, acc);
-        },
-    );
-}
-
-/// The int8 product over panels given by `panel`, as [`run_i16`].
-fn run_i8<S: PanelSource<i8>>(
-    rows: usize,
-    blocks: usize,
-    a: &Act<u8>,
-    y: &mut [f32],
-    by_panels: bool,
-    panel: impl Fn(usize) -> S + Sync,
-) {
-    let cols = blocks * QK8_0;
-    let n_tokens = a.q.len() / cols;
-    let (kernel, kf) = (arch::kernel_i8(), arch::kernel_f32());
-    let ks = chunks(blocks, K_BLOCKS_I8);
-    drive(
-        rows,
-        n_tokens,
-        &ks,
-        y,
-        by_panels,
-        panel,
-        |src, t0, m, ks, acc| {
-            let p = src.get();
-            kernel(
-                p.w,
-                p.c,
-                p.d,
-                blocks,
-                ks.clone(),
-                &a.q[t0 * cols..(t0 + m) * cols],
-                &a.d[t0 * blocks..(t0 + m) * blocks],
-                m,
-                acc,
-            );
-            add_minimums(kf, &p, &a.s, blocks, t0, m, ks, acc);
-        },
-    );
+    let (kernel, kf) = (P::kernel(), arch::kernel_f32());
+    let ks = chunks(blocks, P::K_BLOCKS);
+    let tile = |src: &PanelOf<'a, P>, t0: usize, m: usize, ks: Range<usize>, acc: &mut Tile| {
+        let p = src.get();
+        let (x, xd) = (
+            &a.q[t0 * cols..(t0 + m) * cols],
+            &a.d[t0 * blocks..(t0 + m) * blocks],
+        );
+        P::tile(kernel, &p, blocks, ks.clone(), x, xd, m, acc);
+        if let Some(mw) = p.m {
+            kf(mw, blocks, ks, &a.s[t0 * blocks..(t0 + m) * blocks], m, acc);
+        }
+    };
+    drive(rows, n_tokens, &ks, y, by_panels, panel, tile);
 }
 
 /// `y = x * W^T` with f32-packed weights.

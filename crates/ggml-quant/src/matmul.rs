@@ -33,8 +33,8 @@ use crate::blocks::{
 };
 use crate::error::Error;
 use crate::gemm::{
-    ActQuant, Lane, PACK_WHOLE_FROM, PackedF32, PackedI8, PackedI16, gemm_f32, gemm_i8,
-    gemm_i8_unpacked, gemm_i16, gemm_i16_unpacked,
+    ActQuant, Lane, PACK_WHOLE_FROM, PackedF32, PackedI8, PackedI16, gemm_f32, gemm_int,
+    gemm_int_unpacked,
 };
 use crate::kernels::on_pool;
 use crate::kquants::scale_min_k4;
@@ -146,11 +146,11 @@ fn product(w: &Matrix<'_>, x: &[f32], y: &mut [f32], act: Activations) -> Result
         let (rows, cols) = (w.rows, w.cols);
         match plan(w.quant, act) {
             Plan::I8(s) => {
-                gemm_i8_unpacked(rows, cols, s, unpacker(w), x, y);
+                gemm_int_unpacked::<PackedI8>(rows, cols, s, unpacker(w), x, y);
                 return Ok(());
             }
             Plan::I16(s) => {
-                gemm_i16_unpacked(rows, cols, s, unpacker(w), x, y);
+                gemm_int_unpacked::<PackedI16>(rows, cols, s, unpacker(w), x, y);
                 return Ok(());
             }
             Plan::F32 => {}
@@ -256,8 +256,8 @@ impl PackedWeights {
             return Ok(());
         }
         on_pool(|| match &self.kind {
-            Packed::I8(p) => gemm_i8(p, self.rows, x, y),
-            Packed::I16(p) => gemm_i16(p, self.rows, x, y),
+            Packed::I8(p) => gemm_int(p, self.rows, x, y),
+            Packed::I16(p) => gemm_int(p, self.rows, x, y),
             Packed::F32(p) => gemm_f32(p, self.rows, x, y),
         });
         Ok(())
