@@ -973,7 +973,8 @@ pub(crate) fn gemm_int<P: IntPacking>(p: &P, rows: usize, x: &[f32], y: &mut [f3
 
 /// Fewest tokens for which [`crate::matmul_with`] packs the whole matrix before the
 /// product (then split over token chunks); below it each task packs the panel it
-/// multiplies, where it is used, and nothing of the size of the matrix is allocated.
+/// multiplies, where it is used, and nothing of the size of the matrix is allocated
+/// (`examples/pack_threshold.rs` times both ways: even at 511 tokens).
 pub(crate) const PACK_WHOLE_FROM: usize = 512;
 
 /// [`gemm_int`] on weights packed panel by panel as they are used (for fewer than
