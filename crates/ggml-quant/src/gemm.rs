@@ -96,51 +96,6 @@ pub(crate) struct PackedI16 {
     pub(crate) act: ActQuant,
 }
 
-impl PackedI16 {
-    /// Packs `rows` rows given by `unpack` (minimums kept when `mins`), for activations
-    /// quantized by `act`, in parallel over groups of at least `min_len` (`usize::MAX`:
-    /// on the calling thread).
-    pub(crate) fn pack(
-        rows: usize,
-        cols: usize,
-        act: ActQuant,
-        mins: bool,
-        unpack: impl Unpack<i16>,
-        min_len: usize,
-    ) -> Self {
-        let blocks = cols / QK8_0;
-        let groups = n_groups(rows);
-        let mut w = vec![0i16; groups * blocks * BLOCK_I16];
-        let mut d = vec![0f32; groups * blocks * GROUP];
-        let mut m = Minimums::new(mins, groups, blocks);
-        w.par_chunks_mut(blocks * BLOCK_I16)
-            .zip(d.par_chunks_mut(blocks * GROUP))
-            .zip(m.groups())
-            .enumerate()
-            .with_min_len(min_len)
-            .for_each(|(g, ((wg, dg), mut mg))| {
-                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
-                    let wb = &mut wg[b * BLOCK_I16..(b + 1) * BLOCK_I16];
-                    for p in 0..QK8_0 / 2 {
-                        wb[p * 2 * GROUP + 2 * i] = qb[2 * p];
-                        wb[p * 2 * GROUP + 2 * i + 1] = qb[2 * p + 1];
-                    }
-                    dg[b * GROUP + i] = sb;
-                    if let Some(mg) = mg.as_deref_mut() {
-                        mg[b * GROUP + i] = mb;
-                    }
-                })
-            });
-        PackedI16 {
-            w,
-            d,
-            m: m.finish(blocks),
-            blocks,
-            act,
-        }
-    }
-}
-
 /// The block minimums of a packing under way: one f32 per row and block, laid out as a
 /// [`PackedF32`] of `blocks` columns.
 struct Minimums(Option<Vec<f32>>, usize);
@@ -203,55 +158,6 @@ pub(crate) struct PackedI8 {
     pub(crate) m: Option<PackedF32>,
     pub(crate) blocks: usize,
     pub(crate) act: ActQuant,
-}
-
-impl PackedI8 {
-    /// Packs `rows` rows given by `unpack`, as [`PackedI16::pack`].
-    pub(crate) fn pack(
-        rows: usize,
-        cols: usize,
-        act: ActQuant,
-        mins: bool,
-        unpack: impl Unpack<i8>,
-        min_len: usize,
-    ) -> Self {
-        let blocks = cols / QK8_0;
-        let groups = n_groups(rows);
-        let mut w = vec![0i8; groups * blocks * BLOCK_I8];
-        let mut c = vec![0i32; groups * blocks * GROUP];
-        let mut d = vec![0f32; groups * blocks * GROUP];
-        let mut m = Minimums::new(mins, groups, blocks);
-        w.par_chunks_mut(blocks * BLOCK_I8)
-            .zip(c.par_chunks_mut(blocks * GROUP))
-            .zip(d.par_chunks_mut(blocks * GROUP))
-            .zip(m.groups())
-            .enumerate()
-            .with_min_len(min_len)
-            .for_each(|(g, (((wg, cg), dg), mut mg))| {
-                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
-                    let wb = &mut wg[b * BLOCK_I8..(b + 1) * BLOCK_I8];
-                    for (quad, v) in qb.chunks_exact(4).enumerate() {
-                        wb[quad * 4 * GROUP + 4 * i..][..4].copy_from_slice(v);
-                    }
-                    // sum(q) as the sum of the bytes q + 128, less 32 * 128 (a sum of
-                    // unsigned bytes compiles to `psadbw`).
-                    let biased: u32 = qb.iter().map(|&v| u32::from(v as u8 ^ 0x80)).sum();
-                    cg[b * GROUP + i] = -128 * (biased as i32 - 32 * 128);
-                    dg[b * GROUP + i] = sb;
-                    if let Some(mg) = mg.as_deref_mut() {
-                        mg[b * GROUP + i] = mb;
-                    }
-                })
-            });
-        PackedI8 {
-            w,
-            c,
-            d,
-            m: m.finish(blocks),
-            blocks,
-            act,
-        }
-    }
 }
 
 /// Weights widened to f32 and packed: `w[(g * cols + k) * 16 + i] = W[16 g + i][k]`.
@@ -838,7 +744,9 @@ pub(crate) trait IntPacking: Sized + Sync {
     type Kernel: Copy + Send + Sync;
     /// Blocks per k-chunk (16 KiB of a panel's weights).
     const K_BLOCKS: usize;
-    /// The packer (`PackedI16::pack`, `PackedI8::pack`).
+    /// Packs `rows` rows given by `unpack` (minimums kept when `mins`), for activations
+    /// quantized by `act`, in parallel over groups of at least `min_len` (`usize::MAX`:
+    /// on the calling thread).
     fn pack(
         rows: usize,
         cols: usize,
@@ -877,6 +785,9 @@ impl IntPacking for PackedI16 {
     type X = i16;
     type Kernel = arch::KernelI16;
     const K_BLOCKS: usize = K_BLOCKS;
+    /// Packs `rows` rows given by `unpack` (minimums kept when `mins`), for activations
+    /// quantized by `act`, in parallel over groups of at least `min_len` (`usize::MAX`:
+    /// on the calling thread).
     fn pack(
         rows: usize,
         cols: usize,
@@ -885,7 +796,36 @@ impl IntPacking for PackedI16 {
         unpack: impl Unpack<i16>,
         min_len: usize,
     ) -> Self {
-        PackedI16::pack(rows, cols, act, mins, unpack, min_len)
+        let blocks = cols / QK8_0;
+        let groups = n_groups(rows);
+        let mut w = vec![0i16; groups * blocks * BLOCK_I16];
+        let mut d = vec![0f32; groups * blocks * GROUP];
+        let mut m = Minimums::new(mins, groups, blocks);
+        w.par_chunks_mut(blocks * BLOCK_I16)
+            .zip(d.par_chunks_mut(blocks * GROUP))
+            .zip(m.groups())
+            .enumerate()
+            .with_min_len(min_len)
+            .for_each(|(g, ((wg, dg), mut mg))| {
+                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
+                    let wb = &mut wg[b * BLOCK_I16..(b + 1) * BLOCK_I16];
+                    for p in 0..QK8_0 / 2 {
+                        wb[p * 2 * GROUP + 2 * i] = qb[2 * p];
+                        wb[p * 2 * GROUP + 2 * i + 1] = qb[2 * p + 1];
+                    }
+                    dg[b * GROUP + i] = sb;
+                    if let Some(mg) = mg.as_deref_mut() {
+                        mg[b * GROUP + i] = mb;
+                    }
+                })
+            });
+        PackedI16 {
+            w,
+            d,
+            m: m.finish(blocks),
+            blocks,
+            act,
+        }
     }
     fn blocks(&self) -> usize {
         self.blocks
@@ -922,6 +862,7 @@ impl IntPacking for PackedI8 {
     type X = u8;
     type Kernel = arch::KernelI8;
     const K_BLOCKS: usize = K_BLOCKS_I8;
+    /// Packs `rows` rows given by `unpack`, as the int16 packer.
     fn pack(
         rows: usize,
         cols: usize,
@@ -930,7 +871,42 @@ impl IntPacking for PackedI8 {
         unpack: impl Unpack<i8>,
         min_len: usize,
     ) -> Self {
-        PackedI8::pack(rows, cols, act, mins, unpack, min_len)
+        let blocks = cols / QK8_0;
+        let groups = n_groups(rows);
+        let mut w = vec![0i8; groups * blocks * BLOCK_I8];
+        let mut c = vec![0i32; groups * blocks * GROUP];
+        let mut d = vec![0f32; groups * blocks * GROUP];
+        let mut m = Minimums::new(mins, groups, blocks);
+        w.par_chunks_mut(blocks * BLOCK_I8)
+            .zip(c.par_chunks_mut(blocks * GROUP))
+            .zip(d.par_chunks_mut(blocks * GROUP))
+            .zip(m.groups())
+            .enumerate()
+            .with_min_len(min_len)
+            .for_each(|(g, (((wg, cg), dg), mut mg))| {
+                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
+                    let wb = &mut wg[b * BLOCK_I8..(b + 1) * BLOCK_I8];
+                    for (quad, v) in qb.chunks_exact(4).enumerate() {
+                        wb[quad * 4 * GROUP + 4 * i..][..4].copy_from_slice(v);
+                    }
+                    // sum(q) as the sum of the bytes q + 128, less 32 * 128 (a sum of
+                    // unsigned bytes compiles to `psadbw`).
+                    let biased: u32 = qb.iter().map(|&v| u32::from(v as u8 ^ 0x80)).sum();
+                    cg[b * GROUP + i] = -128 * (biased as i32 - 32 * 128);
+                    dg[b * GROUP + i] = sb;
+                    if let Some(mg) = mg.as_deref_mut() {
+                        mg[b * GROUP + i] = mb;
+                    }
+                })
+            });
+        PackedI8 {
+            w,
+            c,
+            d,
+            m: m.finish(blocks),
+            blocks,
+            act,
+        }
     }
     fn blocks(&self) -> usize {
         self.blocks

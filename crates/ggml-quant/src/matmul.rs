@@ -33,8 +33,8 @@ use crate::blocks::{
 };
 use crate::error::Error;
 use crate::gemm::{
-    ActQuant, Lane, PACK_WHOLE_FROM, PackedF32, PackedI8, PackedI16, gemm_f32, gemm_int,
-    gemm_int_unpacked,
+    ActQuant, IntPacking, Lane, PACK_WHOLE_FROM, PackedF32, PackedI8, PackedI16, gemm_f32,
+    gemm_int, gemm_int_unpacked,
 };
 use crate::kernels::on_pool;
 use crate::kquants::scale_min_k4;
