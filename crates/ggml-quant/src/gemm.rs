@@ -371,10 +371,7 @@ pub(crate) fn quantize_act_u8(x: &[f32], act: ActQuant, sums: bool) -> Act<u8> {
             .chunks_exact(QK8_0)
             .zip(a.q.chunks_exact(QK8_0))
             .map(|(xb, qb)| {
-                let bits = xb
-                    .iter()
-                    .fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
-                let amax = f32::from_bits(bits);
+                let amax = f32::from_bits(amax_bits(xb));
                 let sum: i32 = qb.iter().map(|&q| unsigned(q)).sum();
                 half::f16::from_f32(amax / 127.0 * sum as f32).to_f32()
             })
@@ -413,9 +410,7 @@ fn quantize_q8k_body<T: Copy>(x: &[f32], q: &mut [T], d: &mut [f32], store: impl
         .zip(q.chunks_exact_mut(QK_K))
         .zip(d.chunks_exact_mut(QK_K / QK8_0))
     {
-        let bits = xb
-            .iter()
-            .fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
+        let bits = amax_bits(xb);
         let amax = f32::from_bits(bits);
         if amax == 0.0 || amax.is_nan() {
             qb.fill(store(0));
@@ -455,6 +450,13 @@ pub(crate) fn quantize_i16_narrow_body(x: &[f32], q: &mut [i16], d: &mut [f32]) 
     quantize_blocks(x, q, d, 16383.0, |amax| amax / 16383.0, |r| r as i16);
 }
 
+/// The bits of the largest magnitude in `x`, the sign cleared: an integer max, which
+/// vectorizes, and where a NaN wins (and poisons its block) instead of being skipped.
+#[inline(always)]
+fn amax_bits(x: &[f32]) -> u32 {
+    x.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff))
+}
+
 /// Quantizes whole blocks of 32 to integers of magnitude up to `top`: per block the
 /// largest magnitude `amax`, the scale `scale(amax)`, and each value's
 /// `round_half_even(v * (top / amax))` handed to `store`.
@@ -473,13 +475,7 @@ fn quantize_blocks<T>(
     let (xs, _) = x.as_chunks::<QK8_0>();
     let (qs, _) = q.as_chunks_mut::<QK8_0>();
     for ((xb, qb), db) in xs.iter().zip(qs).zip(d.iter_mut()) {
-        // The largest magnitude through the bits (an integer max vectorizes; a NaN wins
-        // and poisons the block instead of being skipped).
-        let mut bits = 0u32;
-        for v in xb {
-            bits = bits.max(v.to_bits() & 0x7fff_ffff);
-        }
-        let amax = f32::from_bits(bits);
+        let amax = f32::from_bits(amax_bits(xb));
         let id = if amax != 0.0 { top / amax } else { 0.0 };
         *db = scale(amax);
         // Round half to even by adding 1.5 * 2^23: |v * id| <= top < 2^22, so the sum's

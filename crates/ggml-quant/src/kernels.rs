@@ -102,10 +102,15 @@ pub fn with_path<R>(path: &str, f: impl FnOnce() -> R) -> Option<R> {
     if chosen.1 != path {
         return None;
     }
-    let prev = FORCED.with(|c| c.replace(Some(chosen)));
+    Some(forcing(Some(chosen), f))
+}
+
+/// Runs `f` with `forced` as this thread's forced path, then puts the previous one back.
+fn forcing<R>(forced: Option<(Arch, &'static str)>, f: impl FnOnce() -> R) -> R {
+    let prev = FORCED.with(|c| c.replace(forced));
     let r = f();
     FORCED.with(|c| c.set(prev));
-    Some(r)
+    r
 }
 
 /// Runs `f` on a thread of rayon's pool (in place when this is one), with this thread's
@@ -118,12 +123,7 @@ pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         return f();
     }
     let forced = FORCED.with(|c| c.get());
-    rayon::scope(|_| {
-        let prev = FORCED.with(|c| c.replace(forced));
-        let r = f();
-        FORCED.with(|c| c.set(prev));
-        r
-    })
+    rayon::scope(|_| forcing(forced, f))
 }
 
 /// `sum(a[i] * b[i])` in f32 with 16 running sums (the same order on every path).
@@ -194,7 +194,9 @@ fn dot_i8_body(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f32]) -
     sum
 }
 
-/// [`crate::gemm::quantize_u8_body`] compiled for the path in force.
+/// [`crate::gemm::quantize_u8_body`] compiled for the path in force. (One wrapper per
+/// quantizer: a generic one taking the body as a function item compiled to a jump to an
+/// un-inlined `FnOnce::call_once`, outside the target-feature context.)
 pub(crate) fn quantize_u8(x: &[f32], q: &mut [u8], d: &mut [f32]) {
     struct Op<'a>(&'a [f32], &'a mut [u8], &'a mut [f32]);
     impl WithSimd for Op<'_> {

@@ -38,8 +38,8 @@ use crate::gemm::{
 };
 use crate::kernels::on_pool;
 use crate::kquants::scale_min_k4;
-use crate::legacy::unpack5;
-use crate::{QuantType, dequantize_row};
+use crate::legacy::{blocks, unpack5};
+use crate::{QuantType, dequantize_row, f16_to_f32};
 
 /// A weight matrix of `rows` rows of `cols` values, borrowed in its GGUF encoding.
 #[derive(Clone, Copy, Debug)]
@@ -277,15 +277,10 @@ fn unpack_row<T: Lane>(
     m: &mut [f32],
 ) {
     let row = w.row(r);
-    let f16 = |b: u16| half::f16::from_bits(b).to_f32();
     fn put<T: Lane>(dst: &mut [T; QK8_0], v: impl IntoIterator<Item = i16>) {
         for (o, v) in dst.iter_mut().zip(v) {
             *o = T::from_i16(v);
         }
-    }
-    fn blocks<B: bytemuck::AnyBitPattern>(row: &[u8]) -> impl Iterator<Item = B> + '_ {
-        row.chunks_exact(size_of::<B>())
-            .map(bytemuck::pod_read_unaligned)
     }
     let small = |v: u8| i16::from(v);
     // Low nibbles first, then high ones, less `zero`.
@@ -300,7 +295,7 @@ fn unpack_row<T: Lane>(
         QuantType::Q8_0 => {
             for ((b, q), d) in blocks::<BlockQ8_0>(row).zip(q).zip(d) {
                 put(q, b.qs.iter().map(|&v| i16::from(v)));
-                *d = f16(b.d);
+                *d = f16_to_f32(b.d);
             }
         }
         QuantType::Q8_K => {
@@ -314,27 +309,27 @@ fn unpack_row<T: Lane>(
         QuantType::Q4_0 => {
             for ((b, q), d) in blocks::<BlockQ4_0>(row).zip(q).zip(d) {
                 nibbles(q, &b.qs, 8);
-                *d = f16(b.d);
+                *d = f16_to_f32(b.d);
             }
         }
         QuantType::Q4_1 => {
             for (((b, q), d), m) in blocks::<BlockQ4_1>(row).zip(q).zip(d).zip(m) {
                 nibbles(q, &b.qs, 0);
-                *d = f16(b.d);
-                *m = f16(b.m);
+                *d = f16_to_f32(b.d);
+                *m = f16_to_f32(b.m);
             }
         }
         QuantType::Q5_0 => {
             for ((b, q), d) in blocks::<BlockQ5_0>(row).zip(q).zip(d) {
                 put(q, unpack5(b.qh, &b.qs).into_iter().map(|v| small(v) - 16));
-                *d = f16(b.d);
+                *d = f16_to_f32(b.d);
             }
         }
         QuantType::Q5_1 => {
             for (((b, q), d), m) in blocks::<BlockQ5_1>(row).zip(q).zip(d).zip(m) {
                 put(q, unpack5(b.qh, &b.qs).into_iter().map(small));
-                *d = f16(b.d);
-                *m = f16(b.m);
+                *d = f16_to_f32(b.d);
+                *m = f16_to_f32(b.m);
             }
         }
         QuantType::Q4_K => {
@@ -347,7 +342,7 @@ fn unpack_row<T: Lane>(
         }
         QuantType::Q6_K => {
             for (b, (q, d)) in blocks::<BlockQ6K>(row).zip(q.chunks_mut(8).zip(d.chunks_mut(8))) {
-                let dd = f16(b.d);
+                let dd = f16_to_f32(b.d);
                 let (ql, _) = b.ql.as_chunks::<32>();
                 let (qh, _) = b.qh.as_chunks::<32>();
                 // Block 4 c + k: values 128 c + 32 k + l; the low nibble of
@@ -381,11 +376,10 @@ fn unpack_k<T: Lane>(
     d: &mut [f32],
     m: &mut [f32],
 ) {
-    let f16 = |b: u16| half::f16::from_bits(b).to_f32();
     for ((bd, bmin, scales, qs, qh), ((q, d), m)) in
         it.zip(q.chunks_mut(8).zip(d.chunks_mut(8)).zip(m.chunks_mut(8)))
     {
-        let (dd, dmin) = (f16(bd), f16(bmin));
+        let (dd, dmin) = (f16_to_f32(bd), f16_to_f32(bmin));
         for j in 0..8 {
             let c = &qs[32 * (j / 2)..32 * (j / 2) + 32];
             let shift = 4 * (j % 2);
@@ -533,10 +527,10 @@ mod tests {
                     let wr = w.row_f32(r).unwrap();
                     // Q4_1/Q5_1: the minimum times `s`, not times each value.
                     let mins: Vec<f64> = match q {
-                        QuantType::Q4_1 => blocks_of::<BlockQ4_1>(w.row(r))
+                        QuantType::Q4_1 => crate::legacy::blocks::<BlockQ4_1>(w.row(r))
                             .map(|b| f64::from(half::f16::from_bits(b.m).to_f32()))
                             .collect(),
-                        QuantType::Q5_1 => blocks_of::<BlockQ5_1>(w.row(r))
+                        QuantType::Q5_1 => crate::legacy::blocks::<BlockQ5_1>(w.row(r))
                             .map(|b| f64::from(half::f16::from_bits(b.m).to_f32()))
                             .collect(),
                         _ => vec![0.0; cols / 32],
@@ -559,11 +553,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn blocks_of<B: bytemuck::AnyBitPattern>(row: &[u8]) -> impl Iterator<Item = B> + '_ {
-        row.chunks_exact(size_of::<B>())
-            .map(bytemuck::pod_read_unaligned)
     }
 
     #[test]
