@@ -26,6 +26,7 @@
 
 mod error;
 mod forward;
+pub mod keys;
 mod model;
 pub mod prompts;
 

@@ -2,12 +2,8 @@
 //! metadata key, type and value (arrays by length and the sha256 of their compact JSON,
 //! as Python's `json.dumps(v, separators=(",", ":"))` writes it), and every tensor's
 //! name, type, dims, offset, size and sha256, in order.
-//!
-//! Shared by the converter's tests and xtask (`#[path]`); the includer provides
-//! `gguf_format`, `serde_json` and `sha2` in its crate root.
-#![allow(dead_code)]
 
-use super::gguf_format::{Array, Gguf, Value};
+use gguf_format::{Array, Gguf, Value};
 use sha2::{Digest, Sha256};
 
 fn hex(b: &[u8]) -> String {

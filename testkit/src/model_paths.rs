@@ -1,15 +1,10 @@
-//! Where the real model lives, for every test binary that needs it
-//! (`#[path = ".../testdata/model_paths.rs"] mod model_paths;`). The cache rule itself is
-//! `crates/embed-cli/src/cache.rs`, included here so it is written once.
-#![allow(dead_code)]
+//! Where the real model lives, for every test and bench that needs it. The cache rule
+//! itself is the `embeddinggemma-cache` crate's, the one the CLI and xtask use.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-#[path = "../crates/embed-cli/src/cache.rs"]
-mod cache;
-#[allow(unused_imports)] // each test binary uses a different part
-pub use cache::{CACHE_ENV, cache_dir, gguf, release_dir};
+pub use embeddinggemma_cache::{CACHE_ENV, cache_dir, gguf, release_dir};
 
 /// `path` if it exists. Otherwise, under `CI=true`, a panic (CI must run the real-model
 /// tests); elsewhere a note on stderr naming the skipped test and how to enable it.
