@@ -6,12 +6,10 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use gguf_format::MappedGguf;
 
-#[path = "../../testdata/model_paths.rs"]
-mod model_paths;
+use testkit::model_paths;
 
 fn open(c: &mut Criterion) {
-    let small =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/quant-vectors.gguf");
+    let small = testkit::testdata("quant-vectors.gguf");
     let mut files = vec![("quant-vectors", small)];
     if let Some(p) = model_paths::require(model_paths::gguf("q8_0"), "bench open_model/q8_0") {
         files.push(("embeddinggemma-300m-q8_0", p));

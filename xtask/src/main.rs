@@ -1,6 +1,6 @@
 //! Project automation, run as `cargo xtask <command>` (the alias is in `.cargo/config.toml`).
 //!
-//! - `fetch-model`: fill the model cache (see `testdata/model_paths.rs` for where it is).
+//! - `fetch-model`: fill the model cache (the `embeddinggemma-cache` crate says where it is).
 //! - `test`: fetch the model when needed, then run the whole test suite with it, and
 //!   ggml-quant's tests for aarch64 under qemu.
 //! - `test-aarch64`: just the aarch64 part.
@@ -17,10 +17,9 @@ mod parity;
 mod progress;
 mod pypi;
 
-#[path = "../../testdata/manifest_check.rs"]
-mod manifest_check;
-#[path = "../../testdata/model_paths.rs"]
-mod model_paths;
+// The cache rule (embeddinggemma-cache, through testkit) and the manifest comparison are
+// the tests' own, so xtask and the tests agree on both.
+pub(crate) use testkit::{manifest_check, model_paths};
 
 use std::fs::File;
 use std::io::Read;
@@ -28,10 +27,6 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-// manifest_check.rs reaches gguf-format as `super::gguf_format`.
-#[allow(clippy::single_component_path_imports)]
-// needed: the included module names it via super::
-pub(crate) use gguf_format;
 use sha2::{Digest, Sha256};
 
 const USAGE: &str = "\
