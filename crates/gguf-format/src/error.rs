@@ -1,6 +1,7 @@
 //! The one error type of this crate.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::GgmlType;
 
@@ -77,17 +78,25 @@ pub enum ErrorKind {
     Metadata(String),
     /// A writer was given inconsistent input.
     InvalidInput(String),
-    /// Reading or writing the file failed.
+    /// Reading, mapping or writing the file failed; the message is the I/O error's, and
+    /// [`std::error::Error::source`] gives the [`std::io::Error`] itself.
     Io(String),
 }
 
-/// An error from reading or writing GGUF, with the byte offset and the key or tensor
-/// it concerns when there is one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An error from reading or writing GGUF: what was wrong ([`ErrorKind`]), the byte
+/// offset in the file where it was found, the metadata key, tensor or path it concerns,
+/// and the underlying error when there is one ([`std::error::Error::source`]: the
+/// [`std::io::Error`] of a failed open, map or write, the [`std::str::Utf8Error`] of a
+/// string that is not UTF-8).
+///
+/// Two errors are equal when their kind, offset and context are; the source is not
+/// compared.
+#[derive(Clone, Debug)]
 pub struct Error {
     kind: ErrorKind,
     offset: Option<u64>,
     context: Option<String>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -96,21 +105,34 @@ impl Error {
             kind,
             offset: None,
             context: None,
+            source: None,
         }
     }
 
     pub(crate) fn at(kind: ErrorKind, offset: u64) -> Self {
         Error {
-            kind,
             offset: Some(offset),
-            context: None,
+            ..Error::new(kind)
         }
+    }
+
+    /// An [`ErrorKind::Io`] error keeping `e` as its source.
+    pub(crate) fn io(e: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io(e.to_string())).with_source(e)
     }
 
     pub(crate) fn with_context(mut self, context: impl Into<String>) -> Self {
         if self.context.is_none() {
             self.context = Some(context.into());
         }
+        self
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -124,11 +146,19 @@ impl Error {
         self.offset
     }
 
-    /// The metadata key or tensor name being read, when there was one.
+    /// The metadata key, tensor name or file path concerned, when there is one.
     pub fn context(&self) -> Option<&str> {
         self.context.as_deref()
     }
 }
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.kind, self.offset, &self.context) == (&other.kind, other.offset, &other.context)
+    }
+}
+
+impl Eq for Error {}
 
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -191,11 +221,17 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::new(ErrorKind::Io(e.to_string()))
+        Error::io(e)
     }
 }
 

@@ -13,7 +13,15 @@ use crate::{DEFAULT_ALIGNMENT, GgmlType, MAX_DIMS};
 
 /// Caps on what a file may declare. The defaults accept every real model seen so far and
 /// keep a hostile file from making the reader allocate or loop without bound.
+///
+/// More caps may be added; start from the defaults and change what you need:
+///
+/// ```
+/// let limits = gguf_format::Limits::default().with_max_string_len(1 << 20);
+/// assert_eq!(limits.max_string_len, 1 << 20);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Longest string, in bytes (keys, values, tensor names).
     pub max_string_len: u64,
@@ -39,6 +47,47 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// No cap at all: for bytes the parser has already validated.
+    const NONE: Limits = Limits {
+        max_string_len: u64::MAX,
+        max_array_len: u64::MAX,
+        max_array_depth: u32::MAX,
+        max_kv_count: u64::MAX,
+        max_tensor_count: u64::MAX,
+    };
+
+    /// These limits with the longest string set to `bytes`.
+    pub fn with_max_string_len(mut self, bytes: u64) -> Self {
+        self.max_string_len = bytes;
+        self
+    }
+
+    /// These limits with the longest array set to `elements`.
+    pub fn with_max_array_len(mut self, elements: u64) -> Self {
+        self.max_array_len = elements;
+        self
+    }
+
+    /// These limits with the deepest nesting of arrays set to `depth`.
+    pub fn with_max_array_depth(mut self, depth: u32) -> Self {
+        self.max_array_depth = depth;
+        self
+    }
+
+    /// These limits with the most metadata pairs set to `count`.
+    pub fn with_max_kv_count(mut self, count: u64) -> Self {
+        self.max_kv_count = count;
+        self
+    }
+
+    /// These limits with the most tensors set to `count`.
+    pub fn with_max_tensor_count(mut self, count: u64) -> Self {
+        self.max_tensor_count = count;
+        self
+    }
+}
+
 /// A little-endian reader over borrowed bytes that never reads out of bounds.
 #[derive(Debug, Clone)]
 pub(crate) struct Cursor<'a> {
@@ -53,13 +102,7 @@ impl<'a> Cursor<'a> {
         Cursor {
             bytes,
             pos: 0,
-            limits: Limits {
-                max_string_len: u64::MAX,
-                max_array_len: u64::MAX,
-                max_array_depth: u32::MAX,
-                max_kv_count: u64::MAX,
-                max_tensor_count: u64::MAX,
-            },
+            limits: Limits::NONE,
         }
     }
 
@@ -138,8 +181,9 @@ impl<'a> Cursor<'a> {
         let at = self.pos();
         let len = self.count("string length", self.limits.max_string_len, 1)?;
         let bytes = self.take(len)?;
-        std::str::from_utf8(bytes)
-            .map_err(|e| Error::at(ErrorKind::InvalidUtf8, at + 8 + e.valid_up_to() as u64))
+        std::str::from_utf8(bytes).map_err(|e| {
+            Error::at(ErrorKind::InvalidUtf8, at + 8 + e.valid_up_to() as u64).with_source(e)
+        })
     }
 
     fn value_type(&mut self) -> Result<ValueType> {

@@ -9,9 +9,11 @@ use std::fmt;
 /// A ggml tensor type, by its id in the GGUF tensor-info table.
 ///
 /// Ids 4, 5 (the removed `Q4_2`, `Q4_3`), 31-33 and 36-38 (removed repacked types) are
-/// not valid in GGUF files and are rejected by [`GgmlType::from_id`].
+/// not valid in GGUF files and are rejected by [`GgmlType::from_id`]. Non-exhaustive:
+/// ggml keeps adding types.
 #[allow(non_camel_case_types, missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 #[repr(u32)]
 pub enum GgmlType {
     F32 = 0,
@@ -51,8 +53,8 @@ pub enum GgmlType {
 const QK_K: u32 = 256;
 
 impl GgmlType {
-    /// Every type, in id order.
-    pub const ALL: [GgmlType; 32] = [
+    /// Every type, in id order (a slice, so that a new type does not change its type).
+    pub const ALL: &'static [GgmlType] = &[
         Self::F32,
         Self::F16,
         Self::Q4_0,
@@ -215,7 +217,7 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_removed_ids_are_rejected() {
-        for t in GgmlType::ALL {
+        for &t in GgmlType::ALL {
             assert_eq!(GgmlType::from_id(t.id()), Some(t));
             assert_eq!(GgmlType::from_name(t.name()), Some(t));
         }

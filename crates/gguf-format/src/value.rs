@@ -6,8 +6,11 @@ use std::fmt;
 use crate::read::Cursor;
 
 /// The type tag of a metadata value, as written in the file.
+///
+/// Non-exhaustive: GGUF has added value types before (v2 added the 64-bit ones).
 #[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 #[repr(u32)]
 pub enum ValueType {
     U8 = 0,
@@ -91,9 +94,10 @@ impl fmt::Display for ValueType {
     }
 }
 
-/// A metadata value borrowed from the file's bytes.
+/// A metadata value borrowed from the file's bytes, one variant per [`ValueType`].
 #[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Value<'a> {
     U8(u8),
     I8(i8),
@@ -385,9 +389,10 @@ impl<'a> Iterator for ArrayIter<'a> {
     }
 }
 
-/// An owned metadata value, as given to the writer.
+/// An owned metadata value, as given to the writer, one variant per [`ValueType`].
 #[allow(missing_docs)]
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum MetadataValue {
     U8(u8),
     I8(i8),
@@ -408,6 +413,7 @@ pub enum MetadataValue {
 /// different element types, as GGUF allows.
 #[allow(missing_docs)]
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum MetadataArray {
     U8(Vec<u8>),
     I8(Vec<i8>),

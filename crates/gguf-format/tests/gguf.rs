@@ -1,17 +1,12 @@
-//! Integration tests for gguf-format: round trips, hostile files, and a file written by
-//! another implementation.
+//! Integration tests for gguf-format: round trips, hostile files, mapped files and errors.
+//! (A file written by gguf-py and the real model are read by testkit's tests, which have the
+//! repository's data.)
 
 use gguf_format::{
     ErrorKind, GgmlType, Gguf, GgufWriter, Limits, MappedGguf, MetadataArray, MetadataValue,
     TensorSpec, Value, write_to_vec,
 };
 use proptest::prelude::*;
-
-fn testdata(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(name)
-}
 
 fn md(k: &str, v: impl Into<MetadataValue>) -> (String, MetadataValue) {
     (k.to_string(), v.into())
@@ -316,10 +311,7 @@ fn hostile_metadata() {
 
     // Custom limits apply.
     let bytes = sample();
-    let tight = Limits {
-        max_string_len: 4,
-        ..Limits::default()
-    };
+    let tight = Limits::default().with_max_string_len(4);
     let e = Gguf::parse_with_limits(&bytes, tight).unwrap_err();
     assert!(matches!(
         e.kind(),
@@ -467,76 +459,114 @@ fn writer_rejects_bad_input_and_streams_in_pieces() {
     );
 }
 
-#[test]
-fn reads_the_gguf_py_written_quant_vectors() {
-    let file = MappedGguf::open(testdata("quant-vectors.gguf")).unwrap();
-    let g = file.parse().unwrap();
-    assert_eq!(g.tensors().len(), 30);
-    for t in g.tensors() {
-        assert_eq!(t.dims(), [768, 8], "{}", t.name());
+/// A file in the temporary folder, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, bytes: &[u8]) -> Self {
+        let path = std::env::temp_dir().join(format!("gguf-format-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        TempFile(path)
     }
-    let ty = |n: &str| {
-        g.tensor(n)
-            .unwrap_or_else(|| panic!("no tensor {n}"))
-            .ggml_type()
-    };
-    for (name, t) in [
-        ("q8_0", GgmlType::Q8_0),
-        ("q4_0", GgmlType::Q4_0),
-        ("q5_0", GgmlType::Q5_0),
-        ("q4_k", GgmlType::Q4_K),
-        ("q5_k", GgmlType::Q5_K),
-        ("q6_k", GgmlType::Q6_K),
-        ("f16", GgmlType::F16),
-        ("bf16", GgmlType::BF16),
-    ] {
-        assert_eq!(ty(&format!("{}.quant", name.to_uppercase())), t);
-        assert_eq!(
-            ty(&format!("{}.dequant", name.to_uppercase())),
-            GgmlType::F32
-        );
-    }
-    for (name, t) in [
-        ("q8_0", GgmlType::Q8_0),
-        ("q4_0", GgmlType::Q4_0),
-        ("q4_1", GgmlType::Q4_1),
-        ("q5_0", GgmlType::Q5_0),
-        ("q5_1", GgmlType::Q5_1),
-        ("f16", GgmlType::F16),
-        ("bf16", GgmlType::BF16),
-    ] {
-        assert_eq!(
-            ty(&format!("{}.source", name.to_uppercase())),
-            GgmlType::F32
-        );
-        assert_eq!(ty(&format!("{}.expected", name.to_uppercase())), t);
-    }
-    // Rewriting it with our writer keeps every key and every tensor byte.
-    let metadata: Vec<_> = g
-        .metadata()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_owned_value()))
-        .collect();
-    let tensors: Vec<_> = g
-        .tensors()
-        .iter()
-        .map(|t| (TensorSpec::new(t.name(), t.ggml_type(), t.dims()), t.data()))
-        .collect();
-    let again = write_to_vec(&metadata, &tensors).unwrap();
-    let g2 = Gguf::parse(&again).unwrap();
-    assert_eq!(g2.metadata(), g.metadata());
-    for (a, b) in g.tensors().iter().zip(g2.tensors()) {
-        assert_eq!(
-            (a.name(), a.dims(), a.ggml_type(), a.data()),
-            (b.name(), b.dims(), b.ggml_type(), b.data())
-        );
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
 #[test]
-fn mapped_open_reports_the_path() {
+fn mapped_file_parses_like_its_bytes_and_borrows_the_map() {
+    let bytes = sample();
+    let tmp = TempFile::new("sample.gguf", &bytes);
+    let file = MappedGguf::open(&tmp.0).unwrap();
+    assert_eq!(file.path(), tmp.0);
+    assert_eq!(file.bytes(), bytes);
+    let (mapped, in_memory) = (file.parse().unwrap(), Gguf::parse(&bytes).unwrap());
+    assert_eq!(mapped.metadata(), in_memory.metadata());
+    let map = file.bytes().as_ptr_range();
+    for (t, u) in mapped.tensors().iter().zip(in_memory.tensors()) {
+        assert_eq!((t.name(), t.data()), (u.name(), u.data()));
+        let d = t.data().as_ptr_range();
+        assert!(
+            map.start <= d.start && d.end <= map.end,
+            "{} is a copy",
+            t.name()
+        );
+    }
+    let tight = Limits::default().with_max_tensor_count(2);
+    let e = file.parse_with_limits(tight).unwrap_err();
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::TooLarge {
+            what: "tensor count",
+            value: 3,
+            limit: 2
+        }
+    ));
+}
+
+#[test]
+fn mapped_open_names_the_path_and_keeps_the_io_error() {
+    use std::error::Error as _;
     let e = MappedGguf::open("/nonexistent/model.gguf").unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Io(_)));
+    assert_eq!(e.context(), Some("/nonexistent/model.gguf"));
     assert!(e.to_string().contains("/nonexistent/model.gguf"), "{e}");
+    let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(io.map(|io| io.kind()), Some(std::io::ErrorKind::NotFound));
+}
+
+#[test]
+fn mapped_open_refuses_an_empty_file_before_parsing() {
+    let tmp = TempFile::new("empty.gguf", &[]);
+    let e = MappedGguf::open(&tmp.0).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::UnexpectedEof {
+            needed: 4,
+            available: 0
+        }
+    );
+    assert_eq!(e.offset(), Some(0));
+    assert_eq!(e.context(), Some(tmp.0.display().to_string().as_str()));
+}
+
+#[test]
+fn errors_keep_their_cause() {
+    use std::error::Error as _;
+    // A string that is not UTF-8: the source is the UTF-8 error.
+    let mut kv = kstr(b"k");
+    kv.extend_from_slice(&8u32.to_le_bytes());
+    kv.extend_from_slice(&kstr(b"a\xffb"));
+    let e = err(&raw(3, 0, 1, &kv));
+    assert_eq!(e.kind(), &ErrorKind::InvalidUtf8);
+    assert_eq!(e.context(), Some("key \"k\""));
+    let utf8 = e
+        .source()
+        .and_then(|s| s.downcast_ref::<std::str::Utf8Error>());
+    assert_eq!(utf8.map(|u| u.valid_up_to()), Some(1));
+
+    // A failed write: the source is the writer's I/O error.
+    #[derive(Debug)]
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let e = GgufWriter::new(Broken, &[md("k", 1u8)], &[]).unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Io("disk full".into()));
+    assert_eq!(e.source().map(|s| s.to_string()), Some("disk full".into()));
+
+    // A malformed-file error has no cause beneath it, and equality ignores the source.
+    let bad = err(b"GGML\x03\0\0\0");
+    assert!(bad.source().is_none());
+    assert_eq!(bad.clone(), bad);
 }
 
 fn float32() -> impl Strategy<Value = f32> {
@@ -630,51 +660,4 @@ proptest! {
             prop_assert_eq!(t.offset() % 32, 0);
         }
     }
-}
-
-#[path = "../../../testdata/model_paths.rs"]
-mod model_paths;
-
-#[test]
-fn real_model_parses_zero_copy() {
-    let Some(path) = model_paths::require(model_paths::gguf("q8_0"), "real_model_parses_zero_copy")
-    else {
-        return;
-    };
-    let file = MappedGguf::open(&path).unwrap();
-    let g = file.parse().unwrap();
-    assert_eq!(
-        g.get_str("general.architecture").unwrap(),
-        "gemma-embedding"
-    );
-    assert_eq!(g.get_u32("gemma-embedding.block_count").unwrap(), 24);
-    assert_eq!(g.tensors().len(), 316);
-    let tokens = g.get_array("tokenizer.ggml.tokens").unwrap();
-    assert_eq!(tokens.len(), 262_144);
-    assert_eq!(tokens.strs().unwrap().nth(2), Some("<bos>"));
-    assert_eq!(
-        g.get_array("tokenizer.ggml.scores")
-            .unwrap()
-            .f32s()
-            .unwrap()
-            .len(),
-        262_144
-    );
-    // Tensor data are slices of the map itself, not copies.
-    let map = file.bytes().as_ptr_range();
-    for t in g.tensors() {
-        let d = t.data().as_ptr_range();
-        assert!(
-            map.start <= d.start && d.end <= map.end,
-            "{} is not borrowed from the map",
-            t.name()
-        );
-        assert_eq!(t.file_offset() % 32, 0);
-    }
-    let embd = g.tensor("token_embd.weight").unwrap();
-    assert_eq!(
-        (embd.ggml_type(), embd.dims()),
-        (GgmlType::Q8_0, &[768u64, 262_144][..])
-    );
-    assert!(g.tensor("dense_2.weight").is_some() && g.tensor("dense_3.weight").is_some());
 }
