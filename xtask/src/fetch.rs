@@ -16,7 +16,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use embed_cli::convert::{OutType, convert};
+use gemma_convert::{OutType, convert};
 
 use crate::download::{Expected, download};
 use crate::model_paths::{cache_dir, gguf, release_dir};

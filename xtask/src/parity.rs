@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use gemma_convert::OutType;
 use serde_json::Value;
 
 use crate::{llama, model_paths};
@@ -187,10 +188,13 @@ fn ours(embed: &Path, hf: &Path, ty: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `llama-quantize`'s recipes, which our converter reproduces.
-const RECIPES: [&str; 9] = [
-    "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k",
-];
+/// `llama-quantize`'s recipes, which our converter reproduces (by name: `q4_0` ...).
+fn recipe_names() -> impl Iterator<Item = &'static str> {
+    OutType::ALL
+        .into_iter()
+        .filter(|t| t.by_llama_quantize())
+        .map(OutType::name)
+}
 
 /// For each recipe: `llama-quantize` on llama.cpp's F32 GGUF (ours is byte-identical
 /// with it) and our converter on the release; (recipe, bytes, sha256 equal).
@@ -203,7 +207,7 @@ fn recipes(
     let cache = model_paths::cache_dir();
     let f32_gguf = cache.join("embeddinggemma-300m-f32.gguf");
     let mut rows = Vec::new();
-    for ty in RECIPES {
+    for ty in recipe_names() {
         let theirs = work.join(format!("llama-quantize-{ty}.gguf"));
         eprintln!("parity: llama-quantize {ty}");
         run_stdout(

@@ -8,11 +8,10 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use embed_cli::cache;
-use embed_cli::convert::{self, OutType};
-use gemma_encoder::gguf_format::{MappedGguf, Value};
-use gemma_encoder::spm_tokenizer::EncodeOptions;
+use gemma_convert::OutType;
 use gemma_encoder::{EmbedOptions, Embedder, Pooling, Precision, cosine};
+use gguf_format::{MappedGguf, Value};
+use spm_tokenizer::EncodeOptions;
 
 /// EmbeddingGemma text embeddings from GGUF files, in pure Rust.
 #[derive(Parser)]
@@ -275,7 +274,11 @@ fn run(cli: Cli) -> Result<()> {
             output,
             out_type,
             pure,
-        } => run_convert(&hf_dir, &output, convert::Options { out_type, pure }),
+        } => run_convert(
+            &hf_dir,
+            &output,
+            gemma_convert::Options::new(out_type).pure(pure),
+        ),
     }
 }
 
@@ -286,7 +289,7 @@ fn model_path(arg: &ModelArg) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("EMBED_MODEL").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let cached = cache::gguf("q8_0");
+    let cached = embeddinggemma_cache::gguf("q8_0");
     if cached.is_file() {
         return Ok(cached);
     }
@@ -498,7 +501,7 @@ fn write_output(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()
         f(&mut w)?;
         return w.flush().context("cannot write to standard output");
     };
-    let tmp = convert::temp_path(path);
+    let tmp = gemma_convert::temp_path(path);
     if let Ok(mut p) = PENDING.lock() {
         *p = Some(tmp.clone());
     }
@@ -811,7 +814,7 @@ fn inspect(file: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn run_convert(hf_dir: &Path, output: &Path, opts: convert::Options) -> Result<()> {
+fn run_convert(hf_dir: &Path, output: &Path, opts: gemma_convert::Options) -> Result<()> {
     let bar = io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -823,9 +826,9 @@ fn run_convert(hf_dir: &Path, output: &Path, opts: convert::Options) -> Result<(
         bar
     });
     if let Ok(mut p) = PENDING.lock() {
-        *p = Some(convert::temp_path(output));
+        *p = Some(gemma_convert::temp_path(output));
     }
-    let report = convert::convert(hf_dir, output, opts, &mut |p| {
+    let report = gemma_convert::convert(hf_dir, output, opts, &mut |p| {
         if let Some(bar) = &bar {
             bar.set_length(p.total);
             bar.set_position(p.done);
