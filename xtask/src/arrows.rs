@@ -1,44 +1,87 @@
-//! The one-way dependency rule of DEVELOPERS.md, checked over `cargo metadata`:
-//! `gguf-format`, `ggml-quant` and `spm-tokenizer` depend on no workspace crate;
-//! `gemma-encoder` only on those three; `embed-cli` only on `gemma-encoder`.
-//! Dev- and build-dependencies count too.
+//! The one-way dependency rule, checked over `cargo metadata`.
+//!
+//! - A published crate's normal and build dependencies on workspace crates are the ones
+//!   [`ALLOWED`] lists for it, which all point down the layers of `docs/ARCHITECTURE.md`.
+//! - Its dev-dependencies on workspace crates are path-only (no version): cargo strips
+//!   them when packaging, so a test-only arrow never binds two releases together
+//!   (rust-analyzer's rule). The tests that need them are not shipped.
+//! - The workspace-only crates ([`UNPUBLISHED`]) may depend on anything; no published
+//!   crate depends on them except through such a path-only dev-dependency.
+//! - Every workspace crate is in one of the two lists, so a new crate is a decision.
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-/// The workspace crates each library crate may depend on.
-const ALLOWED: [(&str, &[&str]); 5] = [
+/// The workspace crates each published crate may depend on, lowest layer first.
+pub const ALLOWED: [(&str, &[&str]); 8] = [
     ("gguf-format", &[]),
-    ("ggml-quant", &[]),
     ("spm-tokenizer", &[]),
+    ("embeddinggemma-cache", &[]),
+    // The ggml type table (block sizes, type sizes, GGUF ids) is gguf-format's.
+    ("ggml-quant", &["gguf-format"]),
     (
         "gemma-encoder",
         &["gguf-format", "ggml-quant", "spm-tokenizer"],
     ),
-    ("embed-cli", &["gemma-encoder"]),
+    (
+        "gemma-convert",
+        &[
+            "gguf-format",
+            "ggml-quant",
+            "spm-tokenizer",
+            "gemma-encoder",
+        ],
+    ),
+    ("embed-server", &["gemma-encoder", "spm-tokenizer"]),
+    (
+        "embed-cli",
+        &[
+            "gemma-encoder",
+            "gemma-convert",
+            "embed-server",
+            "embeddinggemma-cache",
+            "gguf-format",
+            "spm-tokenizer",
+        ],
+    ),
 ];
 
+/// The workspace-only crates (`publish = false`).
+pub const UNPUBLISHED: [&str; 3] = ["testkit", "xtask", "embed-benches"];
+
 /// Every arrow in `metadata` (the JSON of `cargo metadata --no-deps`) that breaks the
-/// rule, as `"from -> to"`; also a missing crate.
+/// rule, as `"from -> to (kind)"`, and every crate in neither list.
 pub fn violations(metadata: &Value) -> Result<Vec<String>> {
     let packages = metadata["packages"]
         .as_array()
         .context("no packages in cargo metadata")?;
     let names: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
     let mut bad = Vec::new();
+    for name in &names {
+        if !UNPUBLISHED.contains(name) && !ALLOWED.iter().any(|(k, _)| k == name) {
+            bad.push(format!("{name} is in neither ALLOWED nor UNPUBLISHED"));
+        }
+    }
     for (krate, allowed) in ALLOWED {
         let Some(pkg) = packages.iter().find(|p| p["name"] == krate) else {
-            bad.push(format!("{krate} is missing from the workspace"));
             continue;
         };
         for dep in pkg["dependencies"].as_array().into_iter().flatten() {
             let Some(to) = dep["name"].as_str() else {
                 continue;
             };
-            let in_workspace = names.contains(&to);
-            if in_workspace && !allowed.contains(&to) {
-                let kind = dep["kind"].as_str().unwrap_or("normal");
-                bad.push(format!("{krate} -> {to} ({kind})"));
+            if !names.contains(&to) {
+                continue;
+            }
+            let kind = dep["kind"].as_str().unwrap_or("normal");
+            let path_only = dep["req"].as_str().is_none_or(|r| r == "*");
+            let ok = match kind {
+                "dev" => path_only,
+                _ => allowed.contains(&to),
+            };
+            if !ok {
+                let why = if kind == "dev" { ", versioned" } else { "" };
+                bad.push(format!("{krate} -> {to} ({kind}{why})"));
             }
         }
     }
@@ -76,7 +119,7 @@ mod tests {
         let bad = violations(&metadata()).unwrap();
         assert!(
             bad.is_empty(),
-            "dependency arrows that break DEVELOPERS.md: {bad:?}"
+            "dependency arrows that break docs/ARCHITECTURE.md: {bad:?}"
         );
     }
 
@@ -91,10 +134,39 @@ mod tests {
         gguf["dependencies"]
             .as_array_mut()
             .unwrap()
-            .push(serde_json::json!({"name": "gemma-encoder", "kind": "dev"}));
+            .push(serde_json::json!({"name": "gemma-encoder", "kind": null, "req": "^0.1.0"}));
         assert_eq!(
             violations(&m).unwrap(),
-            ["gguf-format -> gemma-encoder (dev)"]
+            ["gguf-format -> gemma-encoder (normal)"]
+        );
+    }
+
+    #[test]
+    fn a_versioned_dev_dependency_is_caught() {
+        let mut m = metadata();
+        let pkgs = m["packages"].as_array_mut().unwrap();
+        let tok = pkgs
+            .iter_mut()
+            .find(|p| p["name"] == "spm-tokenizer")
+            .unwrap();
+        let deps = tok["dependencies"].as_array_mut().unwrap();
+        deps.push(serde_json::json!({"name": "gguf-format", "kind": "dev", "req": "*"}));
+        assert_eq!(violations(&m).unwrap(), Vec::<String>::new());
+        deps.push(serde_json::json!({"name": "gguf-format", "kind": "dev", "req": "^0.1.0"}));
+        assert_eq!(
+            violations(&m).unwrap(),
+            ["spm-tokenizer -> gguf-format (dev, versioned)"]
+        );
+    }
+
+    #[test]
+    fn an_unlisted_crate_is_caught() {
+        let mut m = metadata();
+        let pkgs = m["packages"].as_array_mut().unwrap();
+        pkgs.push(serde_json::json!({"name": "new-crate", "dependencies": []}));
+        assert_eq!(
+            violations(&m).unwrap(),
+            ["new-crate is in neither ALLOWED nor UNPUBLISHED"]
         );
     }
 
@@ -106,7 +178,7 @@ mod tests {
         cli["dependencies"]
             .as_array_mut()
             .unwrap()
-            .push(serde_json::json!({"name": "ggml-quant", "kind": null}));
+            .push(serde_json::json!({"name": "ggml-quant", "kind": null, "req": "^0.1.0"}));
         assert_eq!(
             violations(&m).unwrap(),
             ["embed-cli -> ggml-quant (normal)"]

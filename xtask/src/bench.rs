@@ -448,7 +448,7 @@ impl Report {
         let mut head = String::new();
         let _ = writeln!(
             head,
-            "Machine: {} ({cores} cores). llama.cpp: {llama_version}, built by `cargo xtask bench` (AVX-512 VNNI, AMX off). \
+            "Machine: {} ({cores} cores). llama.cpp: {llama_version}, built by `cargo xtask bench` (GGML_NATIVE=ON, AMX off). \
              Model: the Q8_0 GGUF from `cargo xtask fetch-model`. Threads: {} for both. Medians of {runs} runs, the two programs alternating.\n",
             cpu_name(),
             opts.threads

@@ -1,7 +1,8 @@
 //! llama.cpp, the yardstick: built from the copy vendored in the llama-cpp-python source
-//! package (`vendor/llama.cpp`), with CMake and Ninja from the package index, for this
-//! CPU's instruction sets with AMX off (this VM's CPU lists AMX but faults on it). The
-//! build is cached beside the model (`<cache>/llama.cpp-<version>/`) and stamped.
+//! package (`vendor/llama.cpp`), with CMake and Ninja from the package index, for the CPU
+//! at hand (`GGML_NATIVE=ON`) with AMX off (a VM's CPU can list AMX and fault on it). The
+//! build is cached beside the model (`<cache>/llama.cpp-<version>/`), stamped with the
+//! CPU it was built for, and rebuilt when the machine's CPU changes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,11 +18,12 @@ pub const LLAMA_CPP_PYTHON: &str = "0.3.36";
 const CMAKE: &str = "cmake==4.4.5";
 const NINJA: &str = "ninja==1.13.2";
 /// The tools built.
-pub const TOOLS: [&str; 4] = [
+pub const TOOLS: [&str; 5] = [
     "llama-tokenize",
     "llama-embedding",
     "llama-bench",
     "llama-quantize",
+    "llama-server",
 ];
 
 /// A built llama.cpp.
@@ -43,10 +45,16 @@ pub fn ensure() -> Result<Llama> {
     let dir = model_paths::cache_dir().join(format!("llama.cpp-{LLAMA_CPP_PYTHON}"));
     let bin = dir.join("build/bin");
     let stamp = dir.join("build.ok");
-    let complete = || stamp.exists() && TOOLS.iter().all(|t| bin.join(t).exists());
-    if !complete() {
+    let cpu = cpu_signature();
+    let built_for = fs::read_to_string(&stamp).unwrap_or_default();
+    let complete = built_for == cpu && TOOLS.iter().all(|t| bin.join(t).exists());
+    if !complete {
+        if !built_for.is_empty() && built_for != cpu {
+            eprintln!("llama.cpp: the cached build is for another CPU; rebuilding");
+            let _ = fs::remove_dir_all(dir.join("build"));
+        }
         build(&dir).with_context(|| format!("building llama.cpp in {}", dir.display()))?;
-        fs::write(&stamp, "ok\n")?;
+        fs::write(&stamp, &cpu)?;
     }
     let out = Command::new(bin.join("llama-embedding"))
         .arg("--version")
@@ -139,7 +147,7 @@ fn build(dir: &Path) -> Result<()> {
         ninja.parent().unwrap_or(Path::new(".")).display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    eprintln!("llama.cpp: configuring (AVX-512 VNNI, AMX off)");
+    eprintln!("llama.cpp: configuring (GGML_NATIVE=ON, AMX off)");
     run(Command::new(&cmake)
         .env("PATH", &path)
         .arg("-S")
@@ -162,30 +170,36 @@ fn build(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Release build for this CPU without `-march=native` (which would turn AMX on):
-/// every x86 extension the CPU has up to AVX-512 VNNI/BF16, AMX off, no network code,
-/// static so the tools need nothing beside them.
+/// Release build for the CPU at hand (`-march=native`), AMX off: explicit `-mno-amx-*`
+/// flags win over `-march=native` whatever their order, so a CPU that lists AMX but
+/// faults on it still runs the tools. No network code; static, so the tools need nothing
+/// beside them; `llama-server` for the server benchmark.
 const CMAKE_FLAGS: &[&str] = &[
-    "-DGGML_NATIVE=OFF",
-    "-DGGML_AVX=ON",
-    "-DGGML_AVX2=ON",
-    "-DGGML_FMA=ON",
-    "-DGGML_F16C=ON",
-    "-DGGML_BMI2=ON",
-    "-DGGML_AVX_VNNI=ON",
-    "-DGGML_AVX512=ON",
-    "-DGGML_AVX512_VBMI=ON",
-    "-DGGML_AVX512_VNNI=ON",
-    "-DGGML_AVX512_BF16=ON",
+    "-DGGML_NATIVE=ON",
     "-DGGML_AMX_TILE=OFF",
     "-DGGML_AMX_INT8=OFF",
     "-DGGML_AMX_BF16=OFF",
+    "-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+    "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
     "-DBUILD_SHARED_LIBS=OFF",
     "-DLLAMA_CURL=OFF",
     "-DLLAMA_OPENSSL=OFF",
     "-DLLAMA_BUILD_TESTS=OFF",
-    "-DLLAMA_BUILD_SERVER=OFF",
+    "-DLLAMA_BUILD_SERVER=ON",
 ];
+
+/// The CPU a build is for: its model name and instruction-set flags.
+pub fn cpu_signature() -> String {
+    let info = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map_or("", |(_, v)| v.trim())
+            .to_string()
+    };
+    format!("{}\n{}\n", field("model name"), field("flags"))
+}
 
 /// Extracts every file of a zip (a wheel) under `dest`; returns the files written.
 fn unzip(zip_path: &Path, dest: &Path) -> Result<Vec<PathBuf>> {

@@ -13,9 +13,12 @@ mod bench;
 mod download;
 mod fetch;
 mod llama;
+mod package;
 mod parity;
 mod progress;
 mod pypi;
+#[cfg(test)]
+mod tidy;
 
 // The cache rule (embeddinggemma-cache, through testkit) and the manifest comparison are
 // the tests' own, so xtask and the tests agree on both.
@@ -61,8 +64,13 @@ commands:
   check-arrows
         Check that workspace dependencies point one way (also a test of xtask).
   test [ARGS...]
-        Fetch the model when it is not cached, then run `cargo test --workspace ARGS...`
-        with the model present, then test-aarch64 (what CI runs).
+        Fetch the model when it is not cached, check formatting and clippy, run
+        `cargo test --workspace ARGS...` with the model present, then package and
+        test-aarch64 (what CI runs).
+  package
+        Package every published crate (cargo package), unpack each .crate outside the
+        workspace and build its tests there against the other unpacked packages, then
+        cargo doc --workspace --no-deps with warnings denied (part of test).
   test-aarch64
         ggml-quant's tests cross-built for aarch64 with Debian's Rust packages and run
         under qemu (NEON and NEON dot-product kernels against the scalar ones); installs
@@ -89,6 +97,7 @@ fn main() -> Result<()> {
         }
         Some("test") => test(&args[1..]),
         Some("test-aarch64") => aarch64::test_aarch64(&root()),
+        Some("package") => package::package(&root()),
         Some("bench") => {
             let mut opts = bench::Options {
                 runs: 5,
@@ -147,7 +156,7 @@ fn main() -> Result<()> {
                 .output()?;
             let bad = arrows::violations(&serde_json::from_slice(&out.stdout)?)?;
             if !bad.is_empty() {
-                bail!("dependency arrows that break DEVELOPERS.md: {bad:?}");
+                bail!("dependency arrows that break docs/ARCHITECTURE.md: {bad:?}");
             }
             println!("dependency arrows: ok");
             Ok(())
@@ -181,6 +190,7 @@ fn test(extra: &[String]) -> Result<()> {
         &[],
     )?;
     cargo(&["test", "--workspace"], extra)?;
+    package::package(&root())?;
     aarch64::test_aarch64(&root())
 }
 
