@@ -12,8 +12,8 @@ use common::values;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ggml_quant::{
-    Activations, Matrix, PackedWeights, QuantType, available_paths, matmul_with, quantize_row,
-    with_path,
+    Activations, Matrix, PackedWeights, QuantType, SimdPath, available_paths, matmul_with,
+    quantize_row, with_path,
 };
 
 /// (rows, cols): q/o, k/v, gate/up, down, dense_2 (3072 x 768) and dense_3.
@@ -68,7 +68,7 @@ fn bench_matmul(c: &mut Criterion) {
                 let mut y = vec![0f32; n * rows];
                 g.throughput(Throughput::Elements((rows * cols * n) as u64));
                 for path in available_paths() {
-                    if path == "scalar" && n > 16 {
+                    if path == SimdPath::Scalar && n > 16 {
                         continue;
                     }
                     let id = BenchmarkId::new(format!("{path}/{rows}x{cols}"), n);

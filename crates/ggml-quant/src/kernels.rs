@@ -1,130 +1,15 @@
-//! The inner loops, written once as portable code and compiled for the best instruction
-//! set the CPU has, chosen at run time with `pulp` (AVX-512, AVX2+FMA or scalar on
-//! x86-64; NEON on aarch64). Each loop is laid out so the compiler vectorizes it for
-//! whichever set the dispatch picked: several independent accumulators, fixed-size
-//! blocks, no reassociation the scalar reference would not also do.
-//!
-//! `GGML_QUANT_SIMD=scalar|avx2|avx512|neon|neon-dotprod` forces a lower path (tests and
-//! benchmarks compare paths with it); an unknown or unavailable choice falls back to what
-//! the CPU has.
+//! The elementwise and vector kernels, written once as portable code and compiled for
+//! the [`SimdPath`](crate::SimdPath) in force with `pulp` (AVX-512, AVX2+FMA or scalar
+//! on x86-64; NEON on aarch64): the f32 and Q8_0 dot products, and the model math the
+//! encoder runs between its matrix products ([`gelu_tanh_mul`], [`softmax`], on
+//! [`exp_approx`]). Each loop is laid out so the compiler vectorizes it for whichever
+//! set runs: several independent accumulators, fixed-size blocks, no reassociation the
+//! scalar path would not also do, so every path gives the same bits.
 
-use std::sync::OnceLock;
-
-use pulp::{Arch, Simd, WithSimd};
+use pulp::{Simd, WithSimd};
 
 use crate::blocks::QK8_0;
-
-/// The environment variable that forces a kernel path.
-pub const SIMD_ENV: &str = "GGML_QUANT_SIMD";
-
-fn chosen() -> &'static (Arch, &'static str) {
-    static CHOSEN: OnceLock<(Arch, &'static str)> = OnceLock::new();
-    CHOSEN.get_or_init(|| {
-        let want = std::env::var(SIMD_ENV)
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        pick(&want)
-    })
-}
-
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-fn pick(want: &str) -> (Arch, &'static str) {
-    use pulp::x86::{V3, V4};
-    let v4 = V4::try_new().map(|s| (Arch::V4(s), "avx512"));
-    let v3 = V3::try_new().map(|s| (Arch::V3(s), "avx2"));
-    let scalar = (Arch::Scalar, "scalar");
-    match want {
-        "scalar" => scalar,
-        "avx2" | "v3" => v3.unwrap_or(scalar),
-        _ => v4.or(v3).unwrap_or(scalar),
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-fn pick(want: &str) -> (Arch, &'static str) {
-    let neon = std::arch::is_aarch64_feature_detected!("neon");
-    let dot = neon && std::arch::is_aarch64_feature_detected!("dotprod");
-    match want {
-        "scalar" => (Arch::Scalar, "scalar"),
-        "neon" if neon => (Arch::new(), "neon"),
-        _ if dot => (Arch::new(), "neon-dotprod"),
-        _ if neon => (Arch::new(), "neon"),
-        _ => (Arch::Scalar, "scalar"),
-    }
-}
-
-#[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
-fn pick(_want: &str) -> (Arch, &'static str) {
-    (Arch::Scalar, "scalar")
-}
-
-/// The kernel path in use: `avx512`, `avx2`, `neon-dotprod`, `neon` or `scalar`.
-pub fn simd_path() -> &'static str {
-    chosen().1
-}
-
-thread_local! {
-    /// A path forced on this thread by [`with_path`] (tests compare paths with it).
-    static FORCED: std::cell::Cell<Option<(Arch, &'static str)>> = const { std::cell::Cell::new(None) };
-}
-
-fn dispatch<Op: WithSimd>(op: Op) -> Op::Output {
-    match FORCED.with(|f| f.get()) {
-        Some((arch, _)) => arch.dispatch(op),
-        None => chosen().0.dispatch(op),
-    }
-}
-
-/// The path in force on the calling thread: the one [`with_path`] forced, else the
-/// process-wide choice.
-pub(crate) fn path() -> &'static str {
-    match FORCED.with(|f| f.get()) {
-        Some((_, name)) => name,
-        None => chosen().1,
-    }
-}
-
-/// Every kernel path this CPU can run, best first (`avx512`, `avx2`, `neon-dotprod`,
-/// `neon`, `scalar`).
-pub fn available_paths() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = ["avx512", "avx2", "neon-dotprod", "neon"]
-        .into_iter()
-        .filter(|p| pick(p).1 == *p)
-        .collect();
-    v.push("scalar");
-    v
-}
-
-/// Runs `f` with the kernels of `path` on the calling thread (work that `f` hands to
-/// other threads uses the process-wide choice). Returns `None` when the CPU lacks `path`.
-pub fn with_path<R>(path: &str, f: impl FnOnce() -> R) -> Option<R> {
-    let chosen = pick(path);
-    if chosen.1 != path {
-        return None;
-    }
-    Some(forcing(Some(chosen), f))
-}
-
-/// Runs `f` with `forced` as this thread's forced path, then puts the previous one back.
-fn forcing<R>(forced: Option<(Arch, &'static str)>, f: impl FnOnce() -> R) -> R {
-    let prev = FORCED.with(|c| c.replace(forced));
-    let r = f();
-    FORCED.with(|c| c.set(prev));
-    r
-}
-
-/// Runs `f` on a thread of rayon's pool (in place when this is one), with this thread's
-/// kernel path in force there. A product has several parallel steps (activation
-/// quantization, packing, the tiles); from a thread outside the pool each of them is
-/// handed over and waited for with a futex wake and wait, which took a quarter of a
-/// 128-token product's time here (`perf`: `futex_wait`, `sched_yield`).
-pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        return f();
-    }
-    let forced = FORCED.with(|c| c.get());
-    rayon::scope(|_| forcing(forced, f))
-}
+use crate::simd::dispatch;
 
 /// `sum(a[i] * b[i])` in f32 with 16 running sums (the same order on every path).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -192,49 +77,6 @@ fn dot_i8_body(wq: &[[i8; QK8_0]], wd: &[f32], xq: &[[i8; QK8_0]], xd: &[f32]) -
         sum += s as f32 * (da * db);
     }
     sum
-}
-
-/// [`crate::gemm::quantize_u8_body`] compiled for the path in force. (One wrapper per
-/// quantizer: a generic one taking the body as a function item compiled to a jump to an
-/// un-inlined `FnOnce::call_once`, outside the target-feature context.)
-pub(crate) fn quantize_u8(x: &[f32], q: &mut [u8], d: &mut [f32]) {
-    struct Op<'a>(&'a [f32], &'a mut [u8], &'a mut [f32]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, _simd: S) {
-            crate::gemm::quantize_u8_body(self.0, self.1, self.2)
-        }
-    }
-    dispatch(Op(x, q, d))
-}
-
-/// [`crate::gemm::quantize_i16_body`] compiled for the path in force (`arch` has it
-/// written out for AVX-512, where the compiler vectorizes this loop across blocks, with
-/// gathers).
-pub(crate) fn quantize_i16(x: &[f32], q: &mut [i16], d: &mut [f32]) {
-    struct Op<'a>(&'a [f32], &'a mut [i16], &'a mut [f32]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, _simd: S) {
-            crate::gemm::quantize_i16_body(self.0, self.1, self.2)
-        }
-    }
-    dispatch(Op(x, q, d))
-}
-
-/// [`crate::gemm::quantize_i16_narrow_body`] compiled for the path in force.
-pub(crate) fn quantize_i16_narrow(x: &[f32], q: &mut [i16], d: &mut [f32]) {
-    struct Op<'a>(&'a [f32], &'a mut [i16], &'a mut [f32]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, _simd: S) {
-            crate::gemm::quantize_i16_narrow_body(self.0, self.1, self.2)
-        }
-    }
-    dispatch(Op(x, q, d))
 }
 
 /// `e^x` in f32 by Cephes' `expf` scheme (range reduction by ln 2, a degree-6
@@ -334,6 +176,7 @@ pub fn softmax(p: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::{SimdPath, available_paths, with_path};
 
     #[test]
     fn dot_f32_handles_remainders() {
@@ -349,34 +192,6 @@ mod tests {
                 (f64::from(dot_f32(&a, &b)) - want).abs() <= 1e-3 * want.abs().max(1.0),
                 "n={n}"
             );
-        }
-    }
-
-    #[test]
-    fn activation_quantization_rounds_half_to_even() {
-        let mut x = [0f32; 32];
-        x[0] = 127.0;
-        x[1] = 2.5;
-        x[2] = -3.5;
-        x[3] = -127.0;
-        let mut q = [0u8; 32];
-        let mut d = [0f32; 1];
-        crate::gemm::quantize_u8_body(&x, &mut q, &mut d);
-        // Stored + 128.
-        assert_eq!(
-            (q[0], q[1], q[2], q[3], q[4], d[0]),
-            (255, 130, 124, 1, 128, 1.0)
-        );
-        let x: Vec<f32> = (0..64).map(|i| (i as f32 - 30.3) * 0.37).collect();
-        let mut q = [0u8; 64];
-        let mut d = [0f32; 2];
-        crate::gemm::quantize_u8_body(&x, &mut q, &mut d);
-        for (i, v) in x.iter().enumerate() {
-            let amax = x[i / 32 * 32..][..32]
-                .iter()
-                .fold(0f32, |m, v| m.max(v.abs()));
-            let want = (v * (127.0 / amax)).round_ties_even() as i32 + 128;
-            assert_eq!(i32::from(q[i]), want, "{i}");
         }
     }
 
@@ -405,7 +220,7 @@ mod tests {
         fn simd_paths_equal_scalar(n in 0usize..200, seed in 1u64..u64::MAX) {
             let a = values(n, seed);
             let b = values(n, seed.wrapping_mul(3));
-            let scalar = with_path("scalar", || dot_f32(&a, &b)).unwrap();
+            let scalar = with_path(SimdPath::Scalar, || dot_f32(&a, &b)).unwrap();
             for path in available_paths() {
                 proptest::prop_assert_eq!(with_path(path, || dot_f32(&a, &b)).unwrap().to_bits(), scalar.to_bits(), "{}", path);
             }
@@ -455,18 +270,12 @@ mod tests {
                 softmax(&mut b);
                 (a, b)
             }).unwrap();
-            let want = run("scalar");
+            let want = run(SimdPath::Scalar);
             for path in available_paths() {
                 let got = run(path);
                 proptest::prop_assert!(got.0.iter().zip(&want.0).all(|(a, b)| a.to_bits() == b.to_bits()), "{}", path);
                 proptest::prop_assert!(got.1.iter().zip(&want.1).all(|(a, b)| a.to_bits() == b.to_bits()), "{}", path);
             }
         }
-    }
-
-    #[test]
-    fn a_path_is_chosen() {
-        assert!(["avx512", "avx2", "neon-dotprod", "neon", "scalar"].contains(&simd_path()));
-        assert!(available_paths().contains(&simd_path()));
     }
 }

@@ -13,7 +13,7 @@ use crate::legacy::{blocks, f, h, push};
 const GROUP_MAX_EPS: f32 = 1e-15;
 
 /// `nearest_int`: round half to even through the 1.5 * 2^23 trick (exact for
-/// |x| <= 2^22; outside that ggml asserts, we give the same bits without panicking).
+/// |x| <= 2^22; outside that ggml asserts, and this gives the same bits without panicking).
 pub(crate) fn nearest_int(x: f32) -> i32 {
     let bits = (x + 12_582_912.0f32).to_bits() as i32;
     (bits & 0x007f_ffff) - 0x0040_0000

@@ -27,19 +27,14 @@
 //! Every output element is computed from its own row and column alone, in a fixed
 //! order, so results do not depend on the batch, the tile sizes or the thread count.
 
-use crate::blocks::{
-    BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0, BlockQ5_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8K,
-    QK8_0,
-};
-use crate::error::Error;
-use crate::gemm::{
-    ActQuant, IntPacking, Lane, PACK_WHOLE_FROM, PackedF32, PackedI8, PackedI16, gemm_f32,
-    gemm_int, gemm_int_unpacked,
-};
-use crate::kernels::on_pool;
-use crate::kquants::scale_min_k4;
-use crate::legacy::{blocks, unpack5};
-use crate::{QuantType, dequantize_row, f16_to_f32};
+use crate::blocks::QK8_0;
+use crate::error::{Error, ErrorKind};
+use crate::gemm::activations::ActQuant;
+use crate::gemm::pack::{IntPacking, Lane, PackedF32, PackedI8, PackedI16};
+use crate::gemm::schedule::{PACK_WHOLE_FROM, gemm_f32, gemm_int, gemm_int_unpacked};
+use crate::gemm::unpack::unpack_row;
+use crate::simd::on_pool;
+use crate::{QuantType, dequantize_row};
 
 /// A weight matrix of `rows` rows of `cols` values, borrowed in its GGUF encoding.
 #[derive(Clone, Copy, Debug)]
@@ -54,17 +49,18 @@ impl<'a> Matrix<'a> {
     /// A matrix over `data`, which must be exactly `rows` rows of `cols` values.
     pub fn new(quant: QuantType, data: &'a [u8], rows: usize, cols: usize) -> Result<Self, Error> {
         let row_bytes = quant.row_bytes(cols)?;
-        let expected = row_bytes.checked_mul(rows).ok_or(Error::WrongLength {
-            quant,
-            expected: usize::MAX,
-            got: data.len(),
-        })?;
-        if data.len() != expected {
-            return Err(Error::WrongLength {
+        let wrong_length = |expected| {
+            Error::new(ErrorKind::WrongLength {
                 quant,
                 expected,
                 got: data.len(),
-            });
+            })
+        };
+        let expected = row_bytes
+            .checked_mul(rows)
+            .ok_or_else(|| wrong_length(usize::MAX))?;
+        if data.len() != expected {
+            return Err(wrong_length(expected));
         }
         Ok(Matrix {
             quant,
@@ -95,10 +91,10 @@ impl<'a> Matrix<'a> {
     /// Row `r` widened to f32.
     pub fn row_f32(&self, r: usize) -> Result<Vec<f32>, Error> {
         if r >= self.rows {
-            return Err(Error::RowOutOfRange {
+            return Err(Error::new(ErrorKind::RowOutOfRange {
                 row: r,
                 rows: self.rows,
-            });
+            }));
         }
         dequantize_row(self.quant, self.row(r), self.cols)
     }
@@ -106,6 +102,7 @@ impl<'a> Matrix<'a> {
 
 /// How activations meet the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Activations {
     /// The weight type's scheme (ggml's): activations quantized to Q8_0 for Q8_0, Q4_0,
     /// Q5_0, to Q8_1 for Q4_1, Q5_1, to Q8_K for Q4_K, Q5_K, Q6_K; f32 for F32, F16, BF16.
@@ -186,23 +183,23 @@ fn plan(quant: QuantType, act: Activations) -> Plan {
 fn unpacker<'a, T: Lane>(
     w: &'a Matrix<'_>,
 ) -> impl Fn(usize, &mut [[T; QK8_0]], &mut [f32], &mut [f32]) + Sync + 'a {
-    move |r, q, d, m| unpack_row(w, r, q, d, m)
+    move |r, q, d, m| unpack_row(w.quant, w.row(r), q, d, m)
 }
 
 /// Errors unless `x` is whole rows of `cols` and `y` has `rows` values per token.
 fn check_shapes(rows: usize, cols: usize, x: &[f32], y: &[f32]) -> Result<(), Error> {
     if cols == 0 || !x.len().is_multiple_of(cols) {
-        return Err(Error::Shape(format!(
+        return Err(Error::new(ErrorKind::Shape(format!(
             "activations of {} values are not rows of {cols}",
             x.len()
-        )));
+        ))));
     }
     let n_tokens = x.len() / cols;
     if y.len() != n_tokens * rows {
-        return Err(Error::Shape(format!(
+        return Err(Error::new(ErrorKind::Shape(format!(
             "output has {} values, expected {n_tokens} x {rows}",
             y.len()
-        )));
+        ))));
     }
     Ok(())
 }
@@ -229,13 +226,17 @@ impl PackedWeights {
     pub fn new(w: &Matrix<'_>, act: Activations) -> Result<Self, Error> {
         let (rows, cols) = (w.rows, w.cols);
         if cols == 0 {
-            return Err(Error::Shape("a weight matrix of no columns".into()));
+            let why = "a weight matrix of no columns".to_string();
+            return Err(Error::new(ErrorKind::Shape(why)));
         }
         let kind = on_pool(|| -> Result<_, Error> {
             Ok(match plan(w.quant, act) {
                 Plan::F32 => Packed::F32(PackedF32::pack(rows, cols, |r, out| {
-                    out.copy_from_slice(&w.row_f32(r)?);
-                    Ok(())
+                    let row = w
+                        .row_f32(r)
+                        .map_err(|e| e.with_context(format!("row {r}")))?;
+                    out.copy_from_slice(&row);
+                    Ok::<_, Error>(())
                 })?),
                 Plan::I8((a, mins)) => {
                     Packed::I8(PackedI8::pack(rows, cols, a, mins, unpacker(w), 1))
@@ -261,136 +262,6 @@ impl PackedWeights {
             Packed::F32(p) => gemm_f32(p, self.rows, x, y),
         });
         Ok(())
-    }
-}
-
-/// Weight row `r` of any quantized type by blocks of 32: integer quants, f32 scales and
-/// minimums, so that `w = d * q + m` is the type's dequantization (`dequantize_row_*`:
-/// for the K-quants `d = d_super * sc` and `m = -(dmin * min)` per sub-block, for Q6_K
-/// `q = sc * (q6 - 32)` with `d = d_super`, as its two 16-value sub-blocks per block of
-/// 32 have scales of their own). Every quant fits in int8 but Q6_K's.
-fn unpack_row<T: Lane>(
-    w: &Matrix<'_>,
-    r: usize,
-    q: &mut [[T; QK8_0]],
-    d: &mut [f32],
-    m: &mut [f32],
-) {
-    let row = w.row(r);
-    fn put<T: Lane>(dst: &mut [T; QK8_0], v: impl IntoIterator<Item = i16>) {
-        for (o, v) in dst.iter_mut().zip(v) {
-            *o = T::from_i16(v);
-        }
-    }
-    let small = |v: u8| i16::from(v);
-    // Low nibbles first, then high ones, less `zero`.
-    fn nibbles<T: Lane>(dst: &mut [T; QK8_0], qs: &[u8; 16], zero: i16) {
-        let (lo, hi) = dst.split_at_mut(16);
-        for ((l, h), &v) in lo.iter_mut().zip(hi).zip(qs) {
-            *l = T::from_i16(i16::from(v & 0x0f) - zero);
-            *h = T::from_i16(i16::from(v >> 4) - zero);
-        }
-    }
-    match w.quant {
-        QuantType::Q8_0 => {
-            for ((b, q), d) in blocks::<BlockQ8_0>(row).zip(q).zip(d) {
-                put(q, b.qs.iter().map(|&v| i16::from(v)));
-                *d = f16_to_f32(b.d);
-            }
-        }
-        QuantType::Q8_K => {
-            for (b, (q, d)) in blocks::<BlockQ8K>(row).zip(q.chunks_mut(8).zip(d.chunks_mut(8))) {
-                for (j, (q, d)) in q.iter_mut().zip(d).enumerate() {
-                    put(q, b.qs[32 * j..32 * j + 32].iter().map(|&v| i16::from(v)));
-                    *d = b.d;
-                }
-            }
-        }
-        QuantType::Q4_0 => {
-            for ((b, q), d) in blocks::<BlockQ4_0>(row).zip(q).zip(d) {
-                nibbles(q, &b.qs, 8);
-                *d = f16_to_f32(b.d);
-            }
-        }
-        QuantType::Q4_1 => {
-            for (((b, q), d), m) in blocks::<BlockQ4_1>(row).zip(q).zip(d).zip(m) {
-                nibbles(q, &b.qs, 0);
-                *d = f16_to_f32(b.d);
-                *m = f16_to_f32(b.m);
-            }
-        }
-        QuantType::Q5_0 => {
-            for ((b, q), d) in blocks::<BlockQ5_0>(row).zip(q).zip(d) {
-                put(q, unpack5(b.qh, &b.qs).into_iter().map(|v| small(v) - 16));
-                *d = f16_to_f32(b.d);
-            }
-        }
-        QuantType::Q5_1 => {
-            for (((b, q), d), m) in blocks::<BlockQ5_1>(row).zip(q).zip(d).zip(m) {
-                put(q, unpack5(b.qh, &b.qs).into_iter().map(small));
-                *d = f16_to_f32(b.d);
-                *m = f16_to_f32(b.m);
-            }
-        }
-        QuantType::Q4_K => {
-            let it = blocks::<BlockQ4K>(row).map(|b| (b.d, b.dmin, b.scales, b.qs, [0; 32]));
-            unpack_k(it, q, d, m);
-        }
-        QuantType::Q5_K => {
-            let it = blocks::<BlockQ5K>(row).map(|b| (b.d, b.dmin, b.scales, b.qs, b.qh));
-            unpack_k(it, q, d, m);
-        }
-        QuantType::Q6_K => {
-            for (b, (q, d)) in blocks::<BlockQ6K>(row).zip(q.chunks_mut(8).zip(d.chunks_mut(8))) {
-                let dd = f16_to_f32(b.d);
-                let (ql, _) = b.ql.as_chunks::<32>();
-                let (qh, _) = b.qh.as_chunks::<32>();
-                // Block 4 c + k: values 128 c + 32 k + l; the low nibble of
-                // ql[64 c + l (+ 32 for odd k)] (the high one for k >= 2), bits 2 k of
-                // qh[32 c + l]; scale sc[8 c + 2 k] for l < 16, sc[8 c + 2 k + 1] after.
-                for (blk, (q, d)) in q.iter_mut().zip(d).enumerate() {
-                    let (c, k) = (blk / 4, blk % 4);
-                    let (lo, hi) = (&ql[2 * c + k % 2], &qh[c]);
-                    let (shift, hshift) = (4 * (k / 2), 2 * k);
-                    let sc = [b.scales[8 * c + 2 * k], b.scales[8 * c + 2 * k + 1]];
-                    for (l, o) in q.iter_mut().enumerate() {
-                        let v = ((lo[l] >> shift) & 0xF) | (((hi[l] >> hshift) & 3) << 4);
-                        *o = T::from_i16(i16::from(sc[l / 16]) * (small(v) - 32));
-                    }
-                    *d = dd;
-                }
-            }
-        }
-        QuantType::F32 | QuantType::F16 | QuantType::BF16 => {
-            unreachable!("float weights are widened, not unpacked")
-        }
-    }
-}
-
-/// Q4_K / Q5_K super-blocks `(d, dmin, scales, qs, qh)` (Q4_K's `qh` zero) by blocks of
-/// 32: sub-block `j` is the low nibbles of `qs[32 (j / 2)..]` for even `j`, the high
-/// ones for odd, Q5_K's fifth bit bit `j` of `qh`.
-fn unpack_k<T: Lane>(
-    it: impl Iterator<Item = (u16, u16, [u8; 12], [u8; 128], [u8; 32])>,
-    q: &mut [[T; QK8_0]],
-    d: &mut [f32],
-    m: &mut [f32],
-) {
-    for ((bd, bmin, scales, qs, qh), ((q, d), m)) in
-        it.zip(q.chunks_mut(8).zip(d.chunks_mut(8)).zip(m.chunks_mut(8)))
-    {
-        let (dd, dmin) = (f16_to_f32(bd), f16_to_f32(bmin));
-        for j in 0..8 {
-            let c = &qs[32 * (j / 2)..32 * (j / 2) + 32];
-            let shift = 4 * (j % 2);
-            for (i, o) in q[j].iter_mut().enumerate() {
-                let v = ((c[i] >> shift) & 0xF) | (((qh[i] >> j) & 1) << 4);
-                *o = T::from_i16(i16::from(v));
-            }
-            let (sc, mn) = scale_min_k4(j, &scales);
-            d[j] = dd * f32::from(sc);
-            m[j] = -(dmin * f32::from(mn));
-        }
     }
 }
 

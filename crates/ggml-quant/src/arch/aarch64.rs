@@ -1,4 +1,4 @@
-//! aarch64 translations of the portable kernels in `gemm.rs`, in NEON: `fmla` for f32,
+//! aarch64 translations of the portable kernels in `gemm/reference.rs`, in NEON: `fmla` for f32,
 //! `smlal` (widening multiply-accumulate) for int16, and for int8 either the dot-product
 //! extension's `sdot` (four byte products per lane) or, without it, `smull` + `sadalp`.
 //!
@@ -10,15 +10,16 @@
 
 // Register arrays are indexed by token and vector; iterators would hide that.
 #![allow(clippy::needless_range_loop)]
-// A kernel takes the whole tile description; a struct would only rename the arguments.
-#![allow(clippy::too_many_arguments)]
 
 use std::arch::aarch64::*;
 use std::arch::asm;
 use std::ops::Range;
 
-use crate::arch::{KernelF32, KernelI8, KernelI16, check_f32, check_i8, check_i16};
-use crate::gemm::{BLOCK_I8, BLOCK_I16, GROUP, Tile};
+use crate::arch::{check_f32, check_i8, check_i16};
+use crate::gemm::{
+    BLOCK_I8, BLOCK_I16, GROUP, KernelF32, KernelI8, KernelI16, Panel, PanelF32, Tile, Tokens,
+};
+use crate::simd::SimdPath::{self, Neon, NeonDotprod};
 
 fn has_neon() -> bool {
     std::arch::is_aarch64_feature_detected!("neon")
@@ -28,36 +29,36 @@ fn has_dotprod() -> bool {
     has_neon() && std::arch::is_aarch64_feature_detected!("dotprod")
 }
 
-pub(super) fn kernel_i16(path: &str) -> Option<KernelI16> {
+pub(super) fn kernel_i16(path: SimdPath) -> Option<KernelI16> {
     match path {
-        "neon" | "neon-dotprod" if has_neon() => Some(i16_neon),
+        Neon | NeonDotprod if has_neon() => Some(i16_neon),
         _ => None,
     }
 }
 
-pub(super) fn kernel_i16_name(path: &str) -> Option<&'static str> {
+pub(super) fn kernel_i16_name(path: SimdPath) -> Option<&'static str> {
     kernel_i16(path).map(|_| "neon")
 }
 
-pub(super) fn kernel_i8(path: &str) -> Option<KernelI8> {
+pub(super) fn kernel_i8(path: SimdPath) -> Option<KernelI8> {
     match path {
-        "neon-dotprod" if has_dotprod() => Some(i8_neon::<true>),
-        "neon" | "neon-dotprod" if has_neon() => Some(i8_neon::<false>),
+        NeonDotprod if has_dotprod() => Some(i8_neon::<true>),
+        Neon | NeonDotprod if has_neon() => Some(i8_neon::<false>),
         _ => None,
     }
 }
 
-pub(super) fn kernel_i8_name(path: &str) -> Option<&'static str> {
+pub(super) fn kernel_i8_name(path: SimdPath) -> Option<&'static str> {
     match path {
-        "neon-dotprod" if has_dotprod() => Some("neon-dotprod"),
-        "neon" | "neon-dotprod" if has_neon() => Some("neon"),
+        NeonDotprod if has_dotprod() => Some("neon-dotprod"),
+        Neon | NeonDotprod if has_neon() => Some("neon"),
         _ => None,
     }
 }
 
-pub(super) fn kernel_f32(path: &str) -> Option<KernelF32> {
+pub(super) fn kernel_f32(path: SimdPath) -> Option<KernelF32> {
     match path {
-        "neon" | "neon-dotprod" if has_neon() => Some(f32_neon),
+        Neon | NeonDotprod if has_neon() => Some(f32_neon),
         _ => None,
     }
 }
@@ -77,63 +78,47 @@ macro_rules! by_group {
     };
 }
 
-fn i16_neon(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
-    ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
-    m: usize,
-    acc: &mut Tile,
-) {
-    check_i16(w, d, blocks, &ks, x, xd, m);
-    by_group!(m, 2, |g, t, n| {
-        let (wg, dg) = (&w[g * blocks * BLOCK_I16..], &d[g * blocks * GROUP..]);
-        let (xs, xds) = (&x[t * blocks * 32..], &xd[t * blocks..]);
+fn i16_neon(p: &Panel<'_, i16>, ks: Range<usize>, x: &Tokens<'_, i16>, acc: &mut Tile) {
+    check_i16(p, &ks, x);
+    by_group!(x.n, 2, |g, t, n| {
+        let (pg, xs) = (p.group(g), x.skip(t, p.blocks));
         // SAFETY: chosen only when the CPU has NEON (`kernel_i16`); the kernel reads `n`
         // token rows from `t` and one group, within the lengths checked above, and
         // writes accumulators `t..t + n` of group `g`.
         unsafe {
             if n == 1 {
-                i16_group::<1>(wg, dg, blocks, ks.clone(), xs, xds, acc, t, g)
+                i16_group::<1>(&pg, ks.clone(), &xs, acc, t, g)
             } else {
-                i16_group::<2>(wg, dg, blocks, ks.clone(), xs, xds, acc, t, g)
+                i16_group::<2>(&pg, ks.clone(), &xs, acc, t, g)
             }
         }
     });
 }
 
 fn i8_neon<const DOT: bool>(
-    w: &[i8],
-    c: &[i32],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i8>,
     ks: Range<usize>,
-    x: &[u8],
-    xd: &[f32],
-    m: usize,
+    x: &Tokens<'_, u8>,
     acc: &mut Tile,
 ) {
-    check_i8(w, c, d, blocks, &ks, x, xd, m);
+    check_i8(p, &ks, x);
     // `sdot` needs four accumulators a token, `smull` + `sadalp` eight.
-    by_group!(m, 3, |g, t, n| {
-        let (wg, dg) = (&w[g * blocks * BLOCK_I8..], &d[g * blocks * GROUP..]);
-        let (xs, xds) = (&x[t * blocks * 32..], &xd[t * blocks..]);
+    by_group!(x.n, 3, |g, t, n| {
+        let (pg, xs) = (p.group(g), x.skip(t, p.blocks));
         // SAFETY: chosen only when the CPU has NEON, and the dot-product extension for
         // `DOT = true` (`kernel_i8`); lengths as in `i16_neon`.
         unsafe {
             match (DOT, n) {
-                (true, 1) => i8_dot_group::<1>(wg, dg, blocks, ks.clone(), xs, xds, acc, t, g),
-                (true, 2) => i8_dot_group::<2>(wg, dg, blocks, ks.clone(), xs, xds, acc, t, g),
-                (true, _) => i8_dot_group::<3>(wg, dg, blocks, ks.clone(), xs, xds, acc, t, g),
-                (false, 1) => i8_mull_group::<1>(wg, dg, blocks, ks.clone(), xs, xds, acc, t, g),
+                (true, 1) => i8_dot_group::<1>(&pg, ks.clone(), &xs, acc, t, g),
+                (true, 2) => i8_dot_group::<2>(&pg, ks.clone(), &xs, acc, t, g),
+                (true, _) => i8_dot_group::<3>(&pg, ks.clone(), &xs, acc, t, g),
+                (false, 1) => i8_mull_group::<1>(&pg, ks.clone(), &xs, acc, t, g),
                 (false, _) => {
                     // Eight accumulators a token: two tokens fit, so split a third.
-                    i8_mull_group::<2>(wg, dg, blocks, ks.clone(), xs, xds, acc, t, g);
+                    i8_mull_group::<2>(&pg, ks.clone(), &xs, acc, t, g);
                     if n == 3 {
-                        let (xs, xds) = (&xs[2 * blocks * 32..], &xds[2 * blocks..]);
-                        i8_mull_group::<1>(wg, dg, blocks, ks.clone(), xs, xds, acc, t + 2, g)
+                        let xs = xs.skip(2, p.blocks);
+                        i8_mull_group::<1>(&pg, ks.clone(), &xs, acc, t + 2, g)
                     }
                 }
             }
@@ -141,21 +126,21 @@ fn i8_neon<const DOT: bool>(
     });
 }
 
-fn f32_neon(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &mut Tile) {
-    check_f32(w, cols, &ks, x, m);
+fn f32_neon(p: &PanelF32<'_>, ks: Range<usize>, x: &[f32], m: usize, acc: &mut Tile) {
+    check_f32(p, &ks, x, m);
     by_group!(m, 6, |g, t, n| {
-        let wg = &w[g * cols * GROUP..];
-        let xs = &x[t * cols..];
+        let pg = p.group(g);
+        let xs = &x[t * p.cols..];
         // SAFETY: chosen only when the CPU has NEON (`kernel_f32`); lengths as in
         // `i16_neon`.
         unsafe {
             match n {
-                1 => f32_group::<1>(wg, cols, ks.clone(), xs, acc, t, g),
-                2 => f32_group::<2>(wg, cols, ks.clone(), xs, acc, t, g),
-                3 => f32_group::<3>(wg, cols, ks.clone(), xs, acc, t, g),
-                4 => f32_group::<4>(wg, cols, ks.clone(), xs, acc, t, g),
-                5 => f32_group::<5>(wg, cols, ks.clone(), xs, acc, t, g),
-                _ => f32_group::<6>(wg, cols, ks.clone(), xs, acc, t, g),
+                1 => f32_group::<1>(&pg, ks.clone(), xs, acc, t, g),
+                2 => f32_group::<2>(&pg, ks.clone(), xs, acc, t, g),
+                3 => f32_group::<3>(&pg, ks.clone(), xs, acc, t, g),
+                4 => f32_group::<4>(&pg, ks.clone(), xs, acc, t, g),
+                5 => f32_group::<5>(&pg, ks.clone(), xs, acc, t, g),
+                _ => f32_group::<6>(&pg, ks.clone(), xs, acc, t, g),
             }
         }
     });
@@ -199,8 +184,7 @@ unsafe fn store_acc<const M: usize>(
 /// f32: tokens `t0..t0 + M` x one group, one fused multiply-add per product in k order.
 #[target_feature(enable = "neon")]
 unsafe fn f32_group<const M: usize>(
-    w: &[f32],
-    cols: usize,
+    p: &PanelF32<'_>,
     ks: Range<usize>,
     x: &[f32],
     acc: &mut Tile,
@@ -209,6 +193,7 @@ unsafe fn f32_group<const M: usize>(
 ) {
     // SAFETY: the caller guarantees NEON and the slice lengths (see `f32_neon`).
     unsafe {
+        let (w, cols) = (p.w, p.cols);
         let mut a = load_acc::<M>(acc, t0, g);
         for k in ks {
             let wp = w.as_ptr().add(k * GROUP);
@@ -233,24 +218,22 @@ unsafe fn f32_group<const M: usize>(
 /// rows x two k; `smlal` keeps the two k apart and `addp` joins them at the block's end.
 #[target_feature(enable = "neon")]
 unsafe fn i16_group<const M: usize>(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i16>,
     ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
+    x: &Tokens<'_, i16>,
     acc: &mut Tile,
     t0: usize,
     g: usize,
 ) {
     // SAFETY: the caller guarantees NEON and the slice lengths (see `i16_neon`).
     unsafe {
+        let (w, d, blocks, xd) = (p.w, p.d, p.blocks, x.d);
         let cols = blocks * 32;
         let mut a = load_acc::<M>(acc, t0, g);
         for b in ks {
             let mut ai = [[vdupq_n_s32(0); 8]; M];
-            for p in 0..16 {
-                let wp = w.as_ptr().add(b * BLOCK_I16 + p * 32);
+            for q in 0..16 {
+                let wp = w.as_ptr().add(b * BLOCK_I16 + q * 32);
                 let wv = [
                     vld1q_s16(wp),
                     vld1q_s16(wp.add(8)),
@@ -258,7 +241,7 @@ unsafe fn i16_group<const M: usize>(
                     vld1q_s16(wp.add(24)),
                 ];
                 for t in 0..M {
-                    let xp = x.as_ptr().add(t * cols + b * 32 + 2 * p).cast::<i32>();
+                    let xp = x.q.as_ptr().add(t * cols + b * 32 + 2 * q).cast::<i32>();
                     let xv = vreinterpretq_s16_s32(vdupq_n_s32(xp.read_unaligned()));
                     for v in 0..4 {
                         ai[t][2 * v] =
@@ -329,12 +312,9 @@ unsafe fn add_block(a: float32x4_t, s: int32x4_t, d: *const f32, dx: f32) -> flo
 /// the sums start at zero rather than at the packed correction.
 #[target_feature(enable = "neon,dotprod")]
 unsafe fn i8_dot_group<const M: usize>(
-    w: &[i8],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i8>,
     ks: Range<usize>,
-    x: &[u8],
-    xd: &[f32],
+    x: &Tokens<'_, u8>,
     acc: &mut Tile,
     t0: usize,
     g: usize,
@@ -342,6 +322,7 @@ unsafe fn i8_dot_group<const M: usize>(
     // SAFETY: the caller guarantees NEON, the dot-product extension and the slice
     // lengths (see `i8_neon`).
     unsafe {
+        let (w, d, blocks, xd) = (p.w, p.d, p.blocks, x.d);
         let cols = blocks * 32;
         let mut a = load_acc::<M>(acc, t0, g);
         for b in ks {
@@ -355,7 +336,7 @@ unsafe fn i8_dot_group<const M: usize>(
                     vld1q_s8(wp.add(48)),
                 ];
                 for t in 0..M {
-                    let xv = broadcast_x(x.as_ptr().add(t * cols + b * 32 + 4 * q));
+                    let xv = broadcast_x(x.q.as_ptr().add(t * cols + b * 32 + 4 * q));
                     for v in 0..4 {
                         ai[t][v] = sdot(ai[t][v], wv[v], xv);
                     }
@@ -377,18 +358,16 @@ unsafe fn i8_dot_group<const M: usize>(
 /// joins a row's two lanes at the block's end.
 #[target_feature(enable = "neon")]
 unsafe fn i8_mull_group<const M: usize>(
-    w: &[i8],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i8>,
     ks: Range<usize>,
-    x: &[u8],
-    xd: &[f32],
+    x: &Tokens<'_, u8>,
     acc: &mut Tile,
     t0: usize,
     g: usize,
 ) {
     // SAFETY: the caller guarantees NEON and the slice lengths (see `i8_neon`).
     unsafe {
+        let (w, d, blocks, xd) = (p.w, p.d, p.blocks, x.d);
         let cols = blocks * 32;
         let mut a = load_acc::<M>(acc, t0, g);
         for b in ks {
@@ -402,7 +381,7 @@ unsafe fn i8_mull_group<const M: usize>(
                     vld1q_s8(wp.add(48)),
                 ];
                 for t in 0..M {
-                    let xv = broadcast_x(x.as_ptr().add(t * cols + b * 32 + 4 * q));
+                    let xv = broadcast_x(x.q.as_ptr().add(t * cols + b * 32 + 4 * q));
                     for v in 0..4 {
                         let lo = vmull_s8(vget_low_s8(wv[v]), vget_low_s8(xv));
                         let hi = vmull_high_s8(wv[v], xv);

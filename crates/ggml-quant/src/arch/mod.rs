@@ -1,19 +1,27 @@
 //! The kernels of [`crate::gemm`] per instruction set, and the one safe place that picks
-//! them. The portable (scalar) kernels live in `gemm.rs` and define the arithmetic; each
-//! module here is a thin translation of them to one instruction set, tested against them
-//! bit for bit (`tests` below and `tests/quant.rs`).
+//! them. The portable kernels (`gemm/reference.rs`) define the arithmetic; each module
+//! here is a thin translation of them to one instruction set, tested against them bit
+//! for bit (the proptests of `gemm/schedule.rs` and `gemm/activations.rs`).
 //!
-//! The choice follows the kernel path in force ([`crate::simd_path`], or the one forced
+//! The choice follows the [`SimdPath`](crate::SimdPath) in force ([`crate::simd_path`], or the one forced
 //! with [`crate::with_path`] / `GGML_QUANT_SIMD`): `avx512` uses AVX-512 with VNNI
 //! (`vpdpwssd`) when the CPU has it and AVX-512BW (`vpmaddwd`) otherwise; `avx2` uses
-//! AVX2+FMA; anything else uses the portable kernels. The int8 kernels need `vpdpbusd`:
-//! AVX-512 VNNI on the `avx512` path, the VEX-coded AVX-VNNI (256-bit) on `avx2` (and on
-//! `avx512` without AVX-512 VNNI); a CPU with neither runs the portable int8 kernel.
+//! AVX2+FMA; the NEON paths use NEON; anything else the portable kernels. The int8
+//! kernels need `vpdpbusd`: AVX-512 VNNI on the `avx512` path, the VEX-coded AVX-VNNI
+//! (256-bit) on `avx2` (and on `avx512` without AVX-512 VNNI); a CPU with neither runs
+//! the portable int8 kernel.
+//!
+//! Each kernel here is a safe function that checks, before its `unsafe` block, every
+//! length it reads ([`check_i16`], [`check_i8`], [`check_f32`]), and is handed out only
+//! for a path whose features the CPU has.
 
 use std::ops::Range;
 
-use crate::gemm::{self, BLOCK_I8, BLOCK_I16, GROUP, MR, Tile};
-use crate::kernels;
+use crate::gemm::{
+    BLOCK_I8, BLOCK_I16, GROUP, KernelF32, KernelI8, KernelI16, MR, Panel, PanelF32, Tokens,
+    reference,
+};
+use crate::simd;
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -23,151 +31,130 @@ mod x86_64;
 #[allow(unsafe_code)]
 mod aarch64;
 
-/// An int16 kernel: (panel weights, panel scales, blocks, blocks to add, token quants,
-/// token scales, tokens, accumulators updated in place).
-pub(crate) type KernelI16 =
-    fn(&[i16], &[f32], usize, Range<usize>, &[i16], &[f32], usize, &mut Tile);
-/// An int8 kernel: (panel weights, panel block corrections, panel scales, blocks,
-/// blocks to add, token quants + 128, token scales, tokens, accumulators updated in place).
-pub(crate) type KernelI8 =
-    fn(&[i8], &[i32], &[f32], usize, Range<usize>, &[u8], &[f32], usize, &mut Tile);
-/// An f32 kernel: (panel weights, cols, k to add, tokens, token count, accumulators
-/// updated in place).
-pub(crate) type KernelF32 = fn(&[f32], usize, Range<usize>, &[f32], usize, &mut Tile);
+/// An activation quantizer: (values, quants, block scales), whole blocks of 32.
+pub(crate) type Quantize<T> = fn(&[f32], &mut [T], &mut [f32]);
 
 /// The int16 kernel for the path in force on this thread.
 pub(crate) fn kernel_i16() -> KernelI16 {
     #[cfg(target_arch = "x86_64")]
-    if let Some(k) = x86_64::kernel_i16(kernels::path()) {
+    if let Some(k) = x86_64::kernel_i16(simd::path()) {
         return k;
     }
     #[cfg(target_arch = "aarch64")]
-    if let Some(k) = aarch64::kernel_i16(kernels::path()) {
+    if let Some(k) = aarch64::kernel_i16(simd::path()) {
         return k;
     }
-    gemm::kernel_i16_scalar
-}
-
-/// An activation quantizer: (values, quants, block scales), whole blocks of 32.
-pub(crate) type Quantize<T> = fn(&[f32], &mut [T], &mut [f32]);
-
-/// [`gemm::quantize_i16_body`] written for the path in force, where there is one.
-pub(crate) fn quantize_i16() -> Option<Quantize<i16>> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(f) = x86_64::quantize_i16(kernels::path()) {
-        return Some(f);
-    }
-    None
-}
-
-/// [`gemm::quantize_u8_body`] written for the path in force, where there is one.
-pub(crate) fn quantize_u8() -> Option<Quantize<u8>> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(f) = x86_64::quantize_u8(kernels::path()) {
-        return Some(f);
-    }
-    None
+    reference::kernel_i16
 }
 
 /// The int8 kernel for the path in force on this thread.
 pub(crate) fn kernel_i8() -> KernelI8 {
     #[cfg(target_arch = "x86_64")]
-    if let Some(k) = x86_64::kernel_i8(kernels::path()) {
+    if let Some(k) = x86_64::kernel_i8(simd::path()) {
         return k;
     }
     #[cfg(target_arch = "aarch64")]
-    if let Some(k) = aarch64::kernel_i8(kernels::path()) {
+    if let Some(k) = aarch64::kernel_i8(simd::path()) {
         return k;
     }
-    gemm::kernel_i8_scalar
+    reference::kernel_i8
 }
 
 /// The f32 kernel for the path in force on this thread.
 pub(crate) fn kernel_f32() -> KernelF32 {
     #[cfg(target_arch = "x86_64")]
-    if let Some(k) = x86_64::kernel_f32(kernels::path()) {
+    if let Some(k) = x86_64::kernel_f32(simd::path()) {
         return k;
     }
     #[cfg(target_arch = "aarch64")]
-    if let Some(k) = aarch64::kernel_f32(kernels::path()) {
+    if let Some(k) = aarch64::kernel_f32(simd::path()) {
         return k;
     }
-    gemm::kernel_f32_scalar
+    reference::kernel_f32
 }
 
-/// The name of the int16 kernel the path in force uses (benchmarks report it).
+/// `gemm::activations::quantize_i16_body` written for the path in force, where there
+/// is one.
+pub(crate) fn quantize_i16() -> Option<Quantize<i16>> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = x86_64::quantize_i16(simd::path()) {
+        return Some(f);
+    }
+    None
+}
+
+/// `gemm::activations::quantize_u8_body` written for the path in force, where there is
+/// one.
+pub(crate) fn quantize_u8() -> Option<Quantize<u8>> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = x86_64::quantize_u8(simd::path()) {
+        return Some(f);
+    }
+    None
+}
+
+/// The name of the int16 kernel the path in force uses (benchmarks report it):
+/// `avx512-vnni`, `avx512bw`, `avx2`, `neon` or `scalar`.
 pub fn kernel_i16_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
-    if let Some(n) = x86_64::kernel_i16_name(kernels::path()) {
+    if let Some(n) = x86_64::kernel_i16_name(simd::path()) {
         return n;
     }
     #[cfg(target_arch = "aarch64")]
-    if let Some(n) = aarch64::kernel_i16_name(kernels::path()) {
+    if let Some(n) = aarch64::kernel_i16_name(simd::path()) {
         return n;
     }
     "scalar"
 }
 
-/// The name of the int8 kernel the path in force uses (benchmarks report it).
+/// The name of the int8 kernel the path in force uses (benchmarks report it):
+/// `avx512-vnni`, `avx-vnni`, `neon-dotprod`, `neon` or `scalar`.
 pub fn kernel_i8_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
-    if let Some(n) = x86_64::kernel_i8_name(kernels::path()) {
+    if let Some(n) = x86_64::kernel_i8_name(simd::path()) {
         return n;
     }
     #[cfg(target_arch = "aarch64")]
-    if let Some(n) = aarch64::kernel_i8_name(kernels::path()) {
+    if let Some(n) = aarch64::kernel_i8_name(simd::path()) {
         return n;
     }
     "scalar"
 }
 
-/// Panics unless the slices hold what an int16 kernel call reads.
+/// Panics unless the panel and tokens hold what an int16 kernel call on blocks `ks`
+/// reads.
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
     allow(dead_code)
 )]
-pub(crate) fn check_i16(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
-    ks: &Range<usize>,
-    x: &[i16],
-    xd: &[f32],
-    m: usize,
-) {
-    assert!(m <= MR && ks.start <= ks.end && ks.end <= blocks);
-    assert!(w.len() >= 2 * blocks * BLOCK_I16 && d.len() >= 2 * blocks * GROUP);
-    assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
+pub(crate) fn check_i16(p: &Panel<'_, i16>, ks: &Range<usize>, x: &Tokens<'_, i16>) {
+    let blocks = p.blocks;
+    assert!(x.n <= MR && ks.start <= ks.end && ks.end <= blocks);
+    assert!(p.w.len() >= 2 * blocks * BLOCK_I16 && p.d.len() >= 2 * blocks * GROUP);
+    assert!(x.q.len() >= x.n * blocks * 32 && x.d.len() >= x.n * blocks);
 }
 
-/// Panics unless the slices hold what an int8 kernel call reads.
+/// Panics unless the panel and tokens hold what an int8 kernel call on blocks `ks`
+/// reads.
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
     allow(dead_code)
 )]
-#[allow(clippy::too_many_arguments)] // the kernel's own arguments
-pub(crate) fn check_i8(
-    w: &[i8],
-    c: &[i32],
-    d: &[f32],
-    blocks: usize,
-    ks: &Range<usize>,
-    x: &[u8],
-    xd: &[f32],
-    m: usize,
-) {
-    assert!(m <= MR && ks.start <= ks.end && ks.end <= blocks);
-    assert!(w.len() >= 2 * blocks * BLOCK_I8);
-    assert!(c.len() >= 2 * blocks * GROUP && d.len() >= 2 * blocks * GROUP);
-    assert!(x.len() >= m * blocks * 32 && xd.len() >= m * blocks);
+pub(crate) fn check_i8(p: &Panel<'_, i8>, ks: &Range<usize>, x: &Tokens<'_, u8>) {
+    let blocks = p.blocks;
+    assert!(x.n <= MR && ks.start <= ks.end && ks.end <= blocks);
+    assert!(p.w.len() >= 2 * blocks * BLOCK_I8);
+    assert!(p.c.len() >= 2 * blocks * GROUP && p.d.len() >= 2 * blocks * GROUP);
+    assert!(x.q.len() >= x.n * blocks * 32 && x.d.len() >= x.n * blocks);
 }
 
-/// Panics unless the slices hold what an f32 kernel call reads.
+/// Panics unless the panel and the `n` token rows of `x` hold what an f32 kernel call
+/// on `ks` reads.
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
     allow(dead_code)
 )]
-pub(crate) fn check_f32(w: &[f32], cols: usize, ks: &Range<usize>, x: &[f32], m: usize) {
-    assert!(m <= MR && ks.start <= ks.end && ks.end <= cols);
-    assert!(w.len() >= 2 * cols * GROUP && x.len() >= m * cols);
+pub(crate) fn check_f32(p: &PanelF32<'_>, ks: &Range<usize>, x: &[f32], n: usize) {
+    assert!(n <= MR && ks.start <= ks.end && ks.end <= p.cols);
+    assert!(p.w.len() >= 2 * p.cols * GROUP && x.len() >= n * p.cols);
 }

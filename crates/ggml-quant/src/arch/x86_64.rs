@@ -1,21 +1,22 @@
-//! x86-64 translations of the portable kernels in `gemm.rs`: AVX-512 (with VNNI's
+//! x86-64 translations of the portable kernels in `gemm/reference.rs`: AVX-512 (with VNNI's
 //! `vpdpwssd` / `vpdpbusd`, or AVX-512BW's `vpmaddwd` + `vpaddd`), AVX2+FMA, and AVX2
 //! with AVX-VNNI's 256-bit `vpdpbusd` for the int8 kernel.
 //!
 //! Each `unsafe fn` needs its target features; the safe wrappers returned by
-//! [`kernel_i16`] and [`kernel_f32`] are handed out only after the CPU was checked for
-//! them, and check every slice length the kernel reads.
+//! [`kernel_i16`], [`kernel_i8`] and [`kernel_f32`] are handed out only for a path whose
+//! features the CPU has, and check every slice length the kernel reads.
 
 // Register arrays are indexed by token and group; iterators would hide that.
 #![allow(clippy::needless_range_loop)]
-// A kernel takes the whole tile description; a struct would only rename the arguments.
-#![allow(clippy::too_many_arguments)]
 
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::arch::{KernelF32, KernelI8, KernelI16, Quantize, check_f32, check_i8, check_i16};
-use crate::gemm::{BLOCK_I8, BLOCK_I16, GROUP, MR, Tile};
+use crate::arch::{Quantize, check_f32, check_i8, check_i16};
+use crate::gemm::{
+    BLOCK_I8, BLOCK_I16, GROUP, KernelF32, KernelI8, KernelI16, MR, Panel, PanelF32, Tile, Tokens,
+};
+use crate::simd::SimdPath;
 
 fn has_avx512() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
@@ -33,50 +34,52 @@ fn has_avx_vnni() -> bool {
     has_avx2() && is_x86_feature_detected!("avxvnni")
 }
 
-pub(super) fn kernel_i8(path: &str) -> Option<KernelI8> {
+use SimdPath::{Avx2, Avx512};
+
+pub(super) fn kernel_i8(path: SimdPath) -> Option<KernelI8> {
     match path {
-        "avx512" if has_vnni() => Some(i8_avx512),
-        "avx512" | "avx2" if has_avx_vnni() => Some(i8_avx2),
+        Avx512 if has_vnni() => Some(i8_avx512),
+        Avx512 | Avx2 if has_avx_vnni() => Some(i8_avx2),
         _ => None,
     }
 }
 
-pub(super) fn kernel_i8_name(path: &str) -> Option<&'static str> {
+pub(super) fn kernel_i8_name(path: SimdPath) -> Option<&'static str> {
     match path {
-        "avx512" if has_vnni() => Some("avx512-vnni"),
-        "avx512" | "avx2" if has_avx_vnni() => Some("avx-vnni"),
+        Avx512 if has_vnni() => Some("avx512-vnni"),
+        Avx512 | Avx2 if has_avx_vnni() => Some("avx-vnni"),
         _ => None,
     }
 }
 
-pub(super) fn kernel_i16(path: &str) -> Option<KernelI16> {
+pub(super) fn kernel_i16(path: SimdPath) -> Option<KernelI16> {
     match path {
-        "avx512" if has_vnni() => Some(i16_avx512::<true>),
-        "avx512" if has_avx512() => Some(i16_avx512::<false>),
-        "avx512" | "avx2" if has_avx2() => Some(i16_avx2),
+        Avx512 if has_vnni() => Some(i16_avx512::<true>),
+        Avx512 if has_avx512() => Some(i16_avx512::<false>),
+        Avx512 | Avx2 if has_avx2() => Some(i16_avx2),
         _ => None,
     }
 }
 
-pub(super) fn kernel_i16_name(path: &str) -> Option<&'static str> {
+pub(super) fn kernel_i16_name(path: SimdPath) -> Option<&'static str> {
     match path {
-        "avx512" if has_vnni() => Some("avx512-vnni"),
-        "avx512" if has_avx512() => Some("avx512bw"),
-        "avx512" | "avx2" if has_avx2() => Some("avx2"),
+        Avx512 if has_vnni() => Some("avx512-vnni"),
+        Avx512 if has_avx512() => Some("avx512bw"),
+        Avx512 | Avx2 if has_avx2() => Some("avx2"),
         _ => None,
     }
 }
 
-pub(super) fn quantize_i16(path: &str) -> Option<Quantize<i16>> {
+pub(super) fn quantize_i16(path: SimdPath) -> Option<Quantize<i16>> {
     match path {
-        "avx512" if has_avx512() && is_x86_feature_detected!("f16c") => Some(quantize_i16_avx512),
+        Avx512 if has_avx512() && is_x86_feature_detected!("f16c") => Some(quantize_i16_avx512),
         _ => None,
     }
 }
 
-pub(super) fn quantize_u8(path: &str) -> Option<Quantize<u8>> {
+pub(super) fn quantize_u8(path: SimdPath) -> Option<Quantize<u8>> {
     match path {
-        "avx512" if has_avx512() && is_x86_feature_detected!("f16c") => Some(quantize_u8_avx512),
+        Avx512 if has_avx512() && is_x86_feature_detected!("f16c") => Some(quantize_u8_avx512),
         _ => None,
     }
 }
@@ -149,10 +152,10 @@ fn round_512(v: [__m512; 2], id: f32, add: i32) -> [__m512i; 2] {
     })
 }
 
-pub(super) fn kernel_f32(path: &str) -> Option<KernelF32> {
+pub(super) fn kernel_f32(path: SimdPath) -> Option<KernelF32> {
     match path {
-        "avx512" if has_avx512() => Some(f32_avx512),
-        "avx512" | "avx2" if has_avx2() => Some(f32_avx2),
+        Avx512 if has_avx512() => Some(f32_avx512),
+        Avx512 | Avx2 if has_avx2() => Some(f32_avx2),
         _ => None,
     }
 }
@@ -174,73 +177,48 @@ macro_rules! by_m {
 
 /// The AVX-512 int16 kernel: `vpdpwssd` when `VNNI`, else `vpmaddwd` + add.
 fn i16_avx512<const VNNI: bool>(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i16>,
     ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
-    m: usize,
+    x: &Tokens<'_, i16>,
     acc: &mut Tile,
 ) {
-    check_i16(w, d, blocks, &ks, x, xd, m);
+    check_i16(p, &ks, x);
     // SAFETY: chosen only when the CPU has AVX-512F/BW, and VNNI for `VNNI = true`
     // (`kernel_i16`); the slice lengths the kernel reads were checked above.
     unsafe {
         if VNNI {
-            by_m!(m, i16_512_vnni, w, d, blocks, ks.clone(), x, xd, acc)
+            by_m!(x.n, i16_512_vnni, p, ks.clone(), x, acc)
         } else {
-            by_m!(m, i16_512_bw, w, d, blocks, ks.clone(), x, xd, acc)
+            by_m!(x.n, i16_512_bw, p, ks.clone(), x, acc)
         }
     }
 }
 
-fn i8_avx512(
-    w: &[i8],
-    c: &[i32],
-    d: &[f32],
-    blocks: usize,
-    ks: Range<usize>,
-    x: &[u8],
-    xd: &[f32],
-    m: usize,
-    acc: &mut Tile,
-) {
-    check_i8(w, c, d, blocks, &ks, x, xd, m);
+fn i8_avx512(p: &Panel<'_, i8>, ks: Range<usize>, x: &Tokens<'_, u8>, acc: &mut Tile) {
+    check_i8(p, &ks, x);
     // SAFETY: chosen only when the CPU has AVX-512F/BW/VNNI (`kernel_i8`); the slice
     // lengths the kernel reads were checked above.
-    unsafe { by_m!(m, i8_512, w, c, d, blocks, ks.clone(), x, xd, acc) }
+    unsafe { by_m!(x.n, i8_512, p, ks.clone(), x, acc) }
 }
 
-fn i8_avx2(
-    w: &[i8],
-    c: &[i32],
-    d: &[f32],
-    blocks: usize,
-    ks: Range<usize>,
-    x: &[u8],
-    xd: &[f32],
-    m: usize,
-    acc: &mut Tile,
-) {
-    check_i8(w, c, d, blocks, &ks, x, xd, m);
+fn i8_avx2(p: &Panel<'_, i8>, ks: Range<usize>, x: &Tokens<'_, u8>, acc: &mut Tile) {
+    check_i8(p, &ks, x);
     // Three tokens against one group at a time: AVX2 has 16 registers.
     for g in 0..2 {
+        let pg = p.group(g);
         let mut t = 0;
-        while t < m {
-            let n = (m - t).min(3);
-            let (xs, xds) = (&x[t * blocks * 32..], &xd[t * blocks..]);
-            let wg = &w[g * blocks * BLOCK_I8..];
-            let (cg, dg) = (&c[g * blocks * GROUP..], &d[g * blocks * GROUP..]);
+        while t < x.n {
+            let n = (x.n - t).min(3);
+            let xs = x.skip(t, p.blocks);
             let init: [&[f32]; 3] =
                 [0, 1, 2].map(|k| &acc[(t + k).min(MR - 1)][g * GROUP..(g + 1) * GROUP]);
             // SAFETY: chosen only when the CPU has AVX2, FMA and AVX-VNNI; the kernel
             // reads `n` token rows from `t` and one group, within the lengths checked above.
             let r = unsafe {
                 match n {
-                    1 => i8_256::<1>(wg, cg, dg, blocks, ks.clone(), xs, xds, init),
-                    2 => i8_256::<2>(wg, cg, dg, blocks, ks.clone(), xs, xds, init),
-                    _ => i8_256::<3>(wg, cg, dg, blocks, ks.clone(), xs, xds, init),
+                    1 => i8_256::<1>(&pg, ks.clone(), &xs, init),
+                    2 => i8_256::<2>(&pg, ks.clone(), &xs, init),
+                    _ => i8_256::<3>(&pg, ks.clone(), &xs, init),
                 }
             };
             for k in 0..n {
@@ -251,34 +229,24 @@ fn i8_avx2(
     }
 }
 
-fn i16_avx2(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
-    ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
-    m: usize,
-    acc: &mut Tile,
-) {
-    check_i16(w, d, blocks, &ks, x, xd, m);
+fn i16_avx2(p: &Panel<'_, i16>, ks: Range<usize>, x: &Tokens<'_, i16>, acc: &mut Tile) {
+    check_i16(p, &ks, x);
     // Three tokens against one group at a time: AVX2 has 16 registers.
     for g in 0..2 {
+        let pg = p.group(g);
         let mut t = 0;
-        while t < m {
-            let n = (m - t).min(3);
-            let (xs, xds) = (&x[t * blocks * 32..], &xd[t * blocks..]);
-            let wg = &w[g * blocks * BLOCK_I16..];
-            let dg = &d[g * blocks * GROUP..];
+        while t < x.n {
+            let n = (x.n - t).min(3);
+            let xs = x.skip(t, p.blocks);
             let init: [&[f32]; 3] =
                 [0, 1, 2].map(|k| &acc[(t + k).min(MR - 1)][g * GROUP..(g + 1) * GROUP]);
             // SAFETY: chosen only when the CPU has AVX2 and FMA; the kernel reads
             // `n` token rows from `t` and one group, within the lengths checked above.
             let r = unsafe {
                 match n {
-                    1 => i16_256::<1>(wg, dg, blocks, ks.clone(), xs, xds, init),
-                    2 => i16_256::<2>(wg, dg, blocks, ks.clone(), xs, xds, init),
-                    _ => i16_256::<3>(wg, dg, blocks, ks.clone(), xs, xds, init),
+                    1 => i16_256::<1>(&pg, ks.clone(), &xs, init),
+                    2 => i16_256::<2>(&pg, ks.clone(), &xs, init),
+                    _ => i16_256::<3>(&pg, ks.clone(), &xs, init),
                 }
             };
             for k in 0..n {
@@ -289,16 +257,16 @@ fn i16_avx2(
     }
 }
 
-fn f32_avx512(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &mut Tile) {
-    check_f32(w, cols, &ks, x, m);
+fn f32_avx512(p: &PanelF32<'_>, ks: Range<usize>, x: &[f32], m: usize, acc: &mut Tile) {
+    check_f32(p, &ks, x, m);
     // SAFETY: chosen only when the CPU has AVX-512F; lengths checked above.
-    unsafe { by_m!(m, f32_512, w, cols, ks.clone(), x, acc) }
+    unsafe { by_m!(m, f32_512, p, ks.clone(), x, acc) }
 }
 
-fn f32_avx2(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: &mut Tile) {
-    check_f32(w, cols, &ks, x, m);
+fn f32_avx2(p: &PanelF32<'_>, ks: Range<usize>, x: &[f32], m: usize, acc: &mut Tile) {
+    check_f32(p, &ks, x, m);
     for g in 0..2 {
-        let wg = &w[g * cols * GROUP..];
+        let pg = p.group(g);
         let init: [&[f32]; MR] = std::array::from_fn(|t| &acc[t][g * GROUP..(g + 1) * GROUP]);
         let ks = ks.clone();
         // SAFETY: chosen only when the CPU has AVX2 and FMA; the kernel reads `m` token
@@ -306,12 +274,12 @@ fn f32_avx2(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: 
         let r = unsafe {
             match m {
                 0 => [[0f32; GROUP]; MR],
-                1 => f32_256::<1>(wg, cols, ks, x, init),
-                2 => f32_256::<2>(wg, cols, ks, x, init),
-                3 => f32_256::<3>(wg, cols, ks, x, init),
-                4 => f32_256::<4>(wg, cols, ks, x, init),
-                5 => f32_256::<5>(wg, cols, ks, x, init),
-                _ => f32_256::<6>(wg, cols, ks, x, init),
+                1 => f32_256::<1>(&pg, ks, x, init),
+                2 => f32_256::<2>(&pg, ks, x, init),
+                3 => f32_256::<3>(&pg, ks, x, init),
+                4 => f32_256::<4>(&pg, ks, x, init),
+                5 => f32_256::<5>(&pg, ks, x, init),
+                _ => f32_256::<6>(&pg, ks, x, init),
             }
         };
         for k in 0..m {
@@ -323,21 +291,19 @@ fn f32_avx2(w: &[f32], cols: usize, ks: Range<usize>, x: &[f32], m: usize, acc: 
 /// The int16 block loop for `M` tokens x 32 rows; `DP` is the pair dot-accumulate.
 #[inline(always)]
 unsafe fn i16_512_body<const M: usize>(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i16>,
     ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
+    x: &Tokens<'_, i16>,
     acc: &mut Tile,
     dp: impl Fn(__m512i, __m512i, __m512i) -> __m512i,
 ) {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
+        let (blocks, xd) = (p.blocks, x.d);
         let cols = blocks * 32;
-        let (w0, w1) = (w.as_ptr(), w.as_ptr().add(blocks * BLOCK_I16));
-        let (d0, d1) = (d.as_ptr(), d.as_ptr().add(blocks * GROUP));
+        let (w0, w1) = (p.w.as_ptr(), p.w.as_ptr().add(blocks * BLOCK_I16));
+        let (d0, d1) = (p.d.as_ptr(), p.d.as_ptr().add(blocks * GROUP));
         let mut accf = [[_mm512_setzero_ps(); 2]; M];
         for t in 0..M {
             accf[t][0] = _mm512_loadu_ps(acc[t].as_ptr());
@@ -345,12 +311,12 @@ unsafe fn i16_512_body<const M: usize>(
         }
         for b in ks {
             let mut acci = [[_mm512_setzero_si512(); 2]; M];
-            for p in 0..16 {
-                let off = b * BLOCK_I16 + p * 32;
+            for q in 0..16 {
+                let off = b * BLOCK_I16 + q * 32;
                 let wa = _mm512_loadu_si512(w0.add(off).cast());
                 let wb = _mm512_loadu_si512(w1.add(off).cast());
                 for t in 0..M {
-                    let xp = x.as_ptr().add(t * cols + b * 32 + 2 * p).cast::<i32>();
+                    let xp = x.q.as_ptr().add(t * cols + b * 32 + 2 * q).cast::<i32>();
                     let xv = _mm512_set1_epi32(xp.read_unaligned());
                     acci[t][0] = dp(acci[t][0], xv, wa);
                     acci[t][1] = dp(acci[t][1], xv, wb);
@@ -397,33 +363,27 @@ unsafe fn dpwssd(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn i16_512_vnni<const M: usize>(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i16>,
     ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
+    x: &Tokens<'_, i16>,
     acc: &mut Tile,
 ) {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
-    unsafe { i16_512_body::<M>(w, d, blocks, ks, x, xd, acc, |acc, a, b| dpwssd(acc, a, b)) }
+    unsafe { i16_512_body::<M>(p, ks, x, acc, |acc, a, b| dpwssd(acc, a, b)) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn i16_512_bw<const M: usize>(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i16>,
     ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
+    x: &Tokens<'_, i16>,
     acc: &mut Tile,
 ) {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
-        i16_512_body::<M>(w, d, blocks, ks, x, xd, acc, |acc, a, b| {
+        i16_512_body::<M>(p, ks, x, acc, |acc, a, b| {
             _mm512_add_epi32(acc, _mm512_madd_epi16(a, b))
         })
     }
@@ -433,17 +393,15 @@ unsafe fn i16_512_bw<const M: usize>(
 /// (rows 0-7, rows 8-15).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn i16_256<const M: usize>(
-    w: &[i16],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i16>,
     ks: Range<usize>,
-    x: &[i16],
-    xd: &[f32],
+    x: &Tokens<'_, i16>,
     init: [&[f32]; 3],
 ) -> [[f32; GROUP]; MR] {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
+        let (w, d, blocks, xd) = (p.w, p.d, p.blocks, x.d);
         let cols = blocks * 32;
         let mut accf = [[_mm256_setzero_ps(); 2]; M];
         for t in 0..M {
@@ -452,12 +410,12 @@ unsafe fn i16_256<const M: usize>(
         }
         for b in ks {
             let mut acci = [[_mm256_setzero_si256(); 2]; M];
-            for p in 0..16 {
-                let wp = w.as_ptr().add(b * BLOCK_I16 + p * 32);
+            for q in 0..16 {
+                let wp = w.as_ptr().add(b * BLOCK_I16 + q * 32);
                 let wa = _mm256_loadu_si256(wp.cast());
                 let wb = _mm256_loadu_si256(wp.add(16).cast());
                 for t in 0..M {
-                    let xp = x.as_ptr().add(t * cols + b * 32 + 2 * p).cast::<i32>();
+                    let xp = x.q.as_ptr().add(t * cols + b * 32 + 2 * q).cast::<i32>();
                     let xv = _mm256_set1_epi32(xp.read_unaligned());
                     acci[t][0] = _mm256_add_epi32(acci[t][0], _mm256_madd_epi16(xv, wa));
                     acci[t][1] = _mm256_add_epi32(acci[t][1], _mm256_madd_epi16(xv, wb));
@@ -486,22 +444,19 @@ unsafe fn i16_256<const M: usize>(
 /// four products per lane), each block's sum started at its correction `c`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn i8_512<const M: usize>(
-    w: &[i8],
-    c: &[i32],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i8>,
     ks: Range<usize>,
-    x: &[u8],
-    xd: &[f32],
+    x: &Tokens<'_, u8>,
     acc: &mut Tile,
 ) {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
+        let (blocks, xd) = (p.blocks, x.d);
         let cols = blocks * 32;
-        let (w0, w1) = (w.as_ptr(), w.as_ptr().add(blocks * BLOCK_I8));
-        let (c0, c1) = (c.as_ptr(), c.as_ptr().add(blocks * GROUP));
-        let (d0, d1) = (d.as_ptr(), d.as_ptr().add(blocks * GROUP));
+        let (w0, w1) = (p.w.as_ptr(), p.w.as_ptr().add(blocks * BLOCK_I8));
+        let (c0, c1) = (p.c.as_ptr(), p.c.as_ptr().add(blocks * GROUP));
+        let (d0, d1) = (p.d.as_ptr(), p.d.as_ptr().add(blocks * GROUP));
         let mut accf = [[_mm512_setzero_ps(); 2]; M];
         for t in 0..M {
             accf[t][0] = _mm512_loadu_ps(acc[t].as_ptr());
@@ -516,7 +471,7 @@ unsafe fn i8_512<const M: usize>(
                 let wa = _mm512_loadu_si512(w0.add(off).cast());
                 let wb = _mm512_loadu_si512(w1.add(off).cast());
                 for t in 0..M {
-                    let xp = x.as_ptr().add(t * cols + b * 32 + 4 * q).cast::<i32>();
+                    let xp = x.q.as_ptr().add(t * cols + b * 32 + 4 * q).cast::<i32>();
                     let xv = _mm512_set1_epi32(xp.read_unaligned());
                     acci[t][0] = _mm512_dpbusd_epi32(acci[t][0], xv, wa);
                     acci[t][1] = _mm512_dpbusd_epi32(acci[t][1], xv, wb);
@@ -543,18 +498,15 @@ unsafe fn i8_512<const M: usize>(
 /// vectors: rows 0-7, rows 8-15).
 #[target_feature(enable = "avx2,fma,avxvnni")]
 unsafe fn i8_256<const M: usize>(
-    w: &[i8],
-    c: &[i32],
-    d: &[f32],
-    blocks: usize,
+    p: &Panel<'_, i8>,
     ks: Range<usize>,
-    x: &[u8],
-    xd: &[f32],
+    x: &Tokens<'_, u8>,
     init: [&[f32]; 3],
 ) -> [[f32; GROUP]; MR] {
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
+        let (w, c, d, blocks, xd) = (p.w, p.c, p.d, p.blocks, x.d);
         let cols = blocks * 32;
         let mut accf = [[_mm256_setzero_ps(); 2]; M];
         for t in 0..M {
@@ -570,7 +522,7 @@ unsafe fn i8_256<const M: usize>(
                 let wa = _mm256_loadu_si256(wp.cast());
                 let wb = _mm256_loadu_si256(wp.add(32).cast());
                 for t in 0..M {
-                    let xp = x.as_ptr().add(t * cols + b * 32 + 4 * q).cast::<i32>();
+                    let xp = x.q.as_ptr().add(t * cols + b * 32 + 4 * q).cast::<i32>();
                     let xv = _mm256_set1_epi32(xp.read_unaligned());
                     acci[t][0] = _mm256_dpbusd_avx_epi32(acci[t][0], xv, wa);
                     acci[t][1] = _mm256_dpbusd_avx_epi32(acci[t][1], xv, wb);
@@ -598,8 +550,7 @@ unsafe fn i8_256<const M: usize>(
 /// f32: `M` tokens x 32 rows, one fused multiply-add per product in k order.
 #[target_feature(enable = "avx512f")]
 unsafe fn f32_512<const M: usize>(
-    w: &[f32],
-    cols: usize,
+    p: &PanelF32<'_>,
     ks: Range<usize>,
     x: &[f32],
     acc_io: &mut Tile,
@@ -607,7 +558,8 @@ unsafe fn f32_512<const M: usize>(
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
-        let (w0, w1) = (w.as_ptr(), w.as_ptr().add(cols * GROUP));
+        let cols = p.cols;
+        let (w0, w1) = (p.w.as_ptr(), p.w.as_ptr().add(cols * GROUP));
         let mut acc = [[_mm512_setzero_ps(); 2]; M];
         for t in 0..M {
             acc[t][0] = _mm512_loadu_ps(acc_io[t].as_ptr());
@@ -632,8 +584,7 @@ unsafe fn f32_512<const M: usize>(
 /// f32, AVX2: `M` tokens x one group of 16 rows.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn f32_256<const M: usize>(
-    w: &[f32],
-    cols: usize,
+    p: &PanelF32<'_>,
     ks: Range<usize>,
     x: &[f32],
     init: [&[f32]; MR],
@@ -641,6 +592,7 @@ unsafe fn f32_256<const M: usize>(
     // SAFETY: the caller guarantees the target features and the slice lengths
     // (see the safe wrappers above); every pointer read stays within them.
     unsafe {
+        let (w, cols) = (p.w, p.cols);
         let mut acc = [[_mm256_setzero_ps(); 2]; M];
         for t in 0..M {
             acc[t][0] = _mm256_loadu_ps(init[t].as_ptr());
