@@ -5,8 +5,8 @@
 //! and never reduces horizontally; one kernel call computes up to [`MR`] tokens against
 //! a [`Panel`] of [`PANEL`] rows, from registers. The activations are quantized by
 //! blocks of 32 first ([`activations`]); [`schedule`] splits the work over tokens or
-//! panels with rayon. The portable kernels in [`reference`] define the arithmetic;
-//! `arch/` has them per instruction set. Three arithmetic schemes:
+//! panels with rayon. The portable kernels in [`reference`](mod@reference) define the
+//! arithmetic; `arch/` has them per instruction set. Three arithmetic schemes:
 //!
 //! - **int16** (every quantized weight type): every block of 32 activations is quantized
 //!   to int16 with an f32 scale `amax / 32767`, the weights are widened to int16, each
