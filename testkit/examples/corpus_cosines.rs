@@ -1,7 +1,7 @@
 //! Cosines of our vectors with sentence-transformers' and llama.cpp's on the reference
 //! corpus, as a Markdown table (the source of `docs/parity.md`):
 //!
-//! `cargo run --release -p gemma-encoder --example corpus_cosines -- MODEL.gguf [--int8|--f32] [--summary]`
+//! `cargo run --release -p testkit --example corpus_cosines -- MODEL.gguf [--int8|--f32] [--summary]`
 
 use gemma_encoder::{EmbedOptions, Embedder, Precision, cosine};
 
@@ -19,14 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Precision::Int16Activations, "")
     };
     let summary = args.iter().any(|a| a == "--summary");
-    let opts = EmbedOptions {
-        precision,
-        ..EmbedOptions::default()
-    };
-    let corpus_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/public-corpus.json"
-    );
+    let opts = EmbedOptions::new().precision(precision);
+    let corpus_path = testkit::testdata("public-corpus.json");
     let corpus: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(corpus_path)?)?;
     let vec = |v: &serde_json::Value| -> Option<Vec<f32>> {

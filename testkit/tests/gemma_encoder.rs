@@ -3,13 +3,10 @@
 //! its absence is a failure).
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::OnceLock;
 
-use gemma_encoder::{EmbedOptions, Embedder, ErrorKind, Pooling, Precision, cosine, prompts};
-
-#[path = "../../../testdata/model_paths.rs"]
-mod model_paths;
+use gemma_encoder::{EmbedOptions, Embedder, ErrorKind, Pooling, Precision, Prompt, cosine};
+use testkit::model_paths;
 
 struct Entry {
     id: String,
@@ -22,7 +19,7 @@ struct Entry {
 fn corpus() -> &'static [Entry] {
     static C: OnceLock<Vec<Entry>> = OnceLock::new();
     C.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/public-corpus.json");
+        let path = testkit::testdata("public-corpus.json");
         let v: Vec<serde_json::Value> =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let vec = |v: &serde_json::Value| {
@@ -138,10 +135,7 @@ fn q8_0_gguf_is_at_least_as_close_as_llama_cpp() {
 #[test]
 fn int8_activations_stay_close() {
     let Some(m) = model("q8_0") else { return };
-    let opts = EmbedOptions {
-        precision: Precision::Int8Activations,
-        ..EmbedOptions::default()
-    };
+    let opts = EmbedOptions::new().precision(Precision::Int8Activations);
     let sample: Vec<&Entry> = corpus().iter().filter(|e| e.n_tokens < 200).collect();
     let texts: Vec<&str> = sample.iter().map(|e| e.text.as_str()).collect();
     for (e, o) in sample.iter().zip(m.embed(&texts, &opts).unwrap()) {
@@ -159,10 +153,7 @@ fn batch_invariant_and_deterministic() {
         .map(|e| e.text.as_str())
         .collect();
     for precision in [Precision::F32Activations, Precision::Int8Activations] {
-        let opts = EmbedOptions {
-            precision,
-            ..EmbedOptions::default()
-        };
+        let opts = EmbedOptions::new().precision(precision);
         let together = m.embed(&texts, &opts).unwrap();
         let reversed: Vec<&str> = texts.iter().rev().copied().collect();
         let mut back = m.embed(&reversed, &opts).unwrap();
@@ -209,10 +200,7 @@ fn matryoshka_truncates_then_renormalizes() {
     let Some(m) = model("f32") else { return };
     let e = &corpus()[10];
     for dim in [512, 256, 128] {
-        let opts = EmbedOptions {
-            dim,
-            ..EmbedOptions::default()
-        };
+        let opts = EmbedOptions::new().dim(dim);
         let v = &m.embed(&[e.text.as_str()], &opts).unwrap()[0].vector;
         assert_eq!(v.len(), dim);
         let norm: f64 = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum();
@@ -221,15 +209,7 @@ fn matryoshka_truncates_then_renormalizes() {
         let c = cosine(v, &e.st[..dim]);
         assert!(c >= 0.99999, "dim {dim}: {c}");
     }
-    let e = m
-        .embed(
-            &["x"],
-            &EmbedOptions {
-                dim: 100,
-                ..EmbedOptions::default()
-            },
-        )
-        .unwrap_err();
+    let e = m.embed(&["x"], &EmbedOptions::new().dim(100)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Input);
 }
 
@@ -237,10 +217,7 @@ fn matryoshka_truncates_then_renormalizes() {
 fn prompts_are_the_exact_strings() {
     let Some(m) = model("f32") else { return };
     let text = "What is the capital of France?";
-    let by_name = EmbedOptions {
-        prompt: Some("query".into()),
-        ..EmbedOptions::default()
-    };
+    let by_name = EmbedOptions::new().prompt("query".parse().unwrap());
     let a = m.embed(&[text], &by_name).unwrap();
     let b = m
         .embed(
@@ -249,32 +226,13 @@ fn prompts_are_the_exact_strings() {
         )
         .unwrap();
     assert_eq!(a, b);
-    let doc = EmbedOptions {
-        prompt: Some("document".into()),
-        title: Some("Paris".into()),
-        ..EmbedOptions::default()
-    };
-    assert_eq!(
-        m.prompted("body", &doc).unwrap(),
-        "title: Paris | text: body"
-    );
-    let plain_doc = EmbedOptions {
-        prompt: Some("document".into()),
-        ..EmbedOptions::default()
-    };
-    assert_eq!(
-        m.prompted("body", &plain_doc).unwrap(),
-        "title: none | text: body"
-    );
-    assert_eq!(
-        prompts::prompt("STS"),
-        Some("task: sentence similarity | query: ")
-    );
-    let bad = EmbedOptions {
-        prompt: Some("Qeury".into()),
-        ..EmbedOptions::default()
-    };
-    let e = m.embed(&[text], &bad).unwrap_err();
+    let doc = EmbedOptions::new().prompt(Prompt::Document).title("Paris");
+    assert_eq!(m.prompted("body", &doc), "title: Paris | text: body");
+    let plain_doc = EmbedOptions::new().prompt(Prompt::Document);
+    assert_eq!(m.prompted("body", &plain_doc), "title: none | text: body");
+    let custom = EmbedOptions::new().prompt(Prompt::custom("task: search result | query: "));
+    assert_eq!(m.embed(&[text], &custom).unwrap(), a);
+    let e = "Qeury".parse::<Prompt>().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Input);
     assert!(e.to_string().contains("unknown prompt \"Qeury\""), "{e}");
     // The corpus' own prompted texts match sentence-transformers.
@@ -298,10 +256,7 @@ fn long_inputs_truncate_like_sentence_transformers_or_fail_when_asked() {
         .embed(&[long.text.as_str()], &EmbedOptions::default())
         .unwrap()[0];
     assert_eq!((out.n_tokens, out.truncated), (2048, long.n_tokens - 2048));
-    let strict = EmbedOptions {
-        truncate: false,
-        ..EmbedOptions::default()
-    };
+    let strict = EmbedOptions::new().truncate(false);
     let e = m
         .embed(&["short", long.text.as_str()], &strict)
         .unwrap_err();
@@ -313,11 +268,7 @@ fn long_inputs_truncate_like_sentence_transformers_or_fail_when_asked() {
 fn per_token_vectors_pool_to_the_sentence_vector() {
     let Some(m) = model("f32") else { return };
     let text = "Mean pooling over every token, BOS and EOS included.";
-    let raw = EmbedOptions {
-        pooling: Pooling::None,
-        normalize: false,
-        ..EmbedOptions::default()
-    };
+    let raw = EmbedOptions::new().pooling(Pooling::None).normalize(false);
     let tokens = &m.embed(&[text], &raw).unwrap()[0];
     assert_eq!(tokens.vector.len(), tokens.n_tokens * 768);
     let sentence = &m.embed(&[text], &EmbedOptions::default()).unwrap()[0];
@@ -340,10 +291,7 @@ fn per_token_vectors_pool_to_the_sentence_vector() {
     let c = cosine(&projected, &sentence.vector);
     assert!(c >= 1.0 - 1e-6, "pooled by hand {c}");
     assert!(m.project(&mean[..700], Precision::F32Activations).is_err());
-    let normalized = EmbedOptions {
-        pooling: Pooling::None,
-        ..EmbedOptions::default()
-    };
+    let normalized = EmbedOptions::new().pooling(Pooling::None);
     let unit = &m.embed(&[text], &normalized).unwrap()[0];
     for row in unit.vector.chunks(768) {
         let norm: f64 = row.iter().map(|x| f64::from(*x) * f64::from(*x)).sum();
@@ -351,18 +299,14 @@ fn per_token_vectors_pool_to_the_sentence_vector() {
     }
     let e = m.embed(
         &[text],
-        &EmbedOptions {
-            pooling: Pooling::None,
-            dim: 256,
-            ..EmbedOptions::default()
-        },
+        &EmbedOptions::new().pooling(Pooling::None).dim(256),
     );
     assert_eq!(e.unwrap_err().kind(), ErrorKind::Input);
 }
 
 #[test]
 fn wrong_files_give_clear_errors() {
-    let qv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/quant-vectors.gguf");
+    let qv = testkit::testdata("quant-vectors.gguf");
     let e = Embedder::open(&qv).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Model);
     assert!(e.to_string().contains("\"quant-vectors\""), "{e}");
@@ -373,7 +317,7 @@ fn wrong_files_give_clear_errors() {
 
 #[test]
 fn a_gguf_without_dense_layers_runs_and_says_so() {
-    use gemma_encoder::gguf_format::{MappedGguf, TensorSpec, write_to_vec};
+    use gguf_format::{MappedGguf, TensorSpec, write_to_vec};
     let Some(path) = model_paths::require(
         model_paths::gguf("q8_0"),
         "a_gguf_without_dense_layers_runs_and_says_so",

@@ -1,12 +1,16 @@
+//! The one error type of this crate.
+
 use std::fmt;
+use std::sync::Arc;
 
 /// What kind of problem it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The GGUF could not be read (see the message for the byte offset).
+    /// The GGUF could not be read (the source error has the byte offset).
     Gguf,
-    /// The GGUF is not an EmbeddingGemma model, or its keys or tensors are inconsistent.
+    /// The GGUF is not an EmbeddingGemma model, or its keys or tensors are missing or
+    /// inconsistent.
     Model,
     /// A tensor type this runtime cannot compute with yet.
     Unsupported,
@@ -15,12 +19,20 @@ pub enum ErrorKind {
     Input,
 }
 
-/// The error type of this crate: a kind and a message that names the key, tensor,
-/// text or option concerned.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The cause of an error, from the crate below that found it.
+type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The error type of this crate: a kind, a message that names the key, tensor, text or
+/// option concerned, and the error of `gguf-format`, `ggml-quant` or `spm-tokenizer`
+/// behind it when there is one ([`std::error::Error::source`]).
+///
+/// The message does not repeat the source: print the chain (`{:#}` with `anyhow`) to
+/// see both.
+#[derive(Clone, Debug)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    source: Option<Source>,
 }
 
 impl Error {
@@ -28,6 +40,20 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The error `source` met while doing what `message` says.
+    pub(crate) fn caused_by(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            source: Some(Arc::new(source)),
         }
     }
 
@@ -43,16 +69,11 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
-
-impl From<gguf_format::Error> for Error {
-    fn from(e: gguf_format::Error) -> Self {
-        // A missing or mistyped key is the model's problem, not the file format's.
-        let kind = match e.kind() {
-            gguf_format::ErrorKind::Metadata(_) => ErrorKind::Model,
-            _ => ErrorKind::Gguf,
-        };
-        Error::new(kind, e.to_string())
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

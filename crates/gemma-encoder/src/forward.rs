@@ -52,13 +52,26 @@ fn linear_into(
 ) -> Result<(), Error> {
     let w = model.matrix(t);
     y.resize(x.len() / t.ne0 * t.ne1, 0.0);
-    matmul_with(&w, x, y, act).map_err(|e| Error::new(ErrorKind::Model, format!("{}: {e}", t.name)))
+    matmul_with(&w, x, y, act)
+        .map_err(|e| Error::caused_by(ErrorKind::Model, format!("the product with {}", t.name), e))
 }
 
 fn linear(model: &Model, t: &TensorRef, x: &[f32], act: Activations) -> Result<Vec<f32>, Error> {
     let mut y = Vec::new();
     linear_into(model, t, x, &mut y, act)?;
     Ok(y)
+}
+
+/// The RoPE tables of the two kinds of layers, `[global, sliding]`.
+pub(crate) struct RopeTables([Vec<(f32, f32)>; 2]);
+
+impl RopeTables {
+    pub(crate) fn new(hp: &crate::model::Hparams) -> RopeTables {
+        RopeTables([
+            rope_table(hp.rope_base, hp.head_dim, hp.n_ctx),
+            rope_table(hp.rope_base_swa, hp.head_dim, hp.n_ctx),
+        ])
+    }
 }
 
 /// NEOX RoPE tables for positions `0..n_pos`: per position, `head_dim / 2` (cos, sin)
@@ -92,7 +105,7 @@ fn rope(x: &mut [f32], table: &[(f32, f32)]) {
 pub(crate) fn encode(
     model: &Model,
     tokens: &[Vec<u32>],
-    ropes: &[Vec<(f32, f32)>; 2],
+    ropes: &RopeTables,
     act: Activations,
 ) -> Result<Vec<f32>, Error> {
     let hp = &model.hp;
@@ -142,7 +155,7 @@ pub(crate) fn encode(
         linear_into(model, &layer.k, &h, &mut k, act)?;
         linear_into(model, &layer.v, &h, &mut v, act)?;
         let sliding = hp.is_sliding(il);
-        let table = &ropes[usize::from(sliding)];
+        let table = &ropes.0[usize::from(sliding)];
         // Per-head q/k norms, RoPE at each token's position within its text, q / sqrt(d).
         q.par_chunks_mut(q_dim)
             .zip(&positions)

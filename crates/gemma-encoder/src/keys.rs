@@ -112,21 +112,48 @@ pub mod tensor {
     /// The second Dense layer (3072 -> 768).
     pub const DENSE_3: &str = "dense_3.weight";
 
+    /// Layer input norm, before attention.
+    pub const ATTN_NORM: &str = "attn_norm";
+    /// Query projection.
+    pub const ATTN_Q: &str = "attn_q";
+    /// Key projection.
+    pub const ATTN_K: &str = "attn_k";
+    /// Value projection.
+    pub const ATTN_V: &str = "attn_v";
+    /// Per-head RMSNorm of the queries.
+    pub const ATTN_Q_NORM: &str = "attn_q_norm";
+    /// Per-head RMSNorm of the keys.
+    pub const ATTN_K_NORM: &str = "attn_k_norm";
+    /// Attention output projection.
+    pub const ATTN_OUTPUT: &str = "attn_output";
+    /// Norm of the attention output, before the residual sum.
+    pub const POST_ATTENTION_NORM: &str = "post_attention_norm";
+    /// Norm before the feed-forward.
+    pub const FFN_NORM: &str = "ffn_norm";
+    /// Feed-forward gate projection (through GELU).
+    pub const FFN_GATE: &str = "ffn_gate";
+    /// Feed-forward up projection.
+    pub const FFN_UP: &str = "ffn_up";
+    /// Feed-forward down projection.
+    pub const FFN_DOWN: &str = "ffn_down";
+    /// Norm of the feed-forward output, before the residual sum.
+    pub const POST_FFW_NORM: &str = "post_ffw_norm";
+
     /// The per-layer tensors, `blk.{il}.{name}.weight`; see [`block`].
     pub const BLOCK_TENSORS: [&str; 13] = [
-        "attn_norm",
-        "attn_q",
-        "attn_k",
-        "attn_v",
-        "attn_q_norm",
-        "attn_k_norm",
-        "attn_output",
-        "post_attention_norm",
-        "ffn_norm",
-        "ffn_gate",
-        "ffn_up",
-        "ffn_down",
-        "post_ffw_norm",
+        ATTN_NORM,
+        ATTN_Q,
+        ATTN_K,
+        ATTN_V,
+        ATTN_Q_NORM,
+        ATTN_K_NORM,
+        ATTN_OUTPUT,
+        POST_ATTENTION_NORM,
+        FFN_NORM,
+        FFN_GATE,
+        FFN_UP,
+        FFN_DOWN,
+        POST_FFW_NORM,
     ];
 
     /// The name of layer `il`'s tensor `name` (one of [`BLOCK_TENSORS`]).
