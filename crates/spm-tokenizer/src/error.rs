@@ -1,6 +1,9 @@
-use std::fmt;
+//! The one error type of this crate.
 
-/// What went wrong.
+use std::fmt;
+use std::sync::Arc;
+
+/// What went wrong, without the where (that is in [`Error`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -20,35 +23,67 @@ pub enum ErrorKind {
         /// The vocabulary size.
         vocab_size: usize,
     },
-    /// An input longer than allowed, when truncation was refused.
-    TooLong {
-        /// Tokens the input needs.
-        tokens: usize,
-        /// The maximum allowed.
-        max: usize,
-    },
 }
 
-/// The error type of this crate.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An error from building a tokenizer or from encoding or decoding: what was wrong
+/// ([`ErrorKind`]), what was being read when it concerns a file (`tokenizer.model`), and
+/// the underlying error when there is one ([`std::error::Error::source`]: the
+/// [`std::str::Utf8Error`] of input or a piece that is not UTF-8).
+///
+/// Two errors are equal when their kind and context are; the source is not compared.
+#[derive(Clone, Debug)]
 pub struct Error {
     kind: ErrorKind,
+    context: Option<String>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
-        Error { kind }
+        Error {
+            kind,
+            context: None,
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_context(mut self, context: impl Into<String>) -> Self {
+        if self.context.is_none() {
+            self.context = Some(context.into());
+        }
+        self
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
+
+    /// What was being read (`tokenizer.model`), when the error concerns a file.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
 }
 
-impl fmt::Display for Error {
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.kind, &self.context) == (&other.kind, &other.context)
+    }
+}
+
+impl Eq for Error {}
+
+impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
+        match self {
             ErrorKind::InvalidModel(why) => f.write_str(why),
             ErrorKind::InvalidUtf8 { offset } => {
                 write!(f, "input is not valid UTF-8 at byte {offset}")
@@ -61,11 +96,23 @@ impl fmt::Display for Error {
                 f,
                 "token {index}: id {id} is outside the {vocab_size}-token vocabulary"
             ),
-            ErrorKind::TooLong { tokens, max } => {
-                write!(f, "input is {tokens} tokens, more than the {max} allowed")
-            }
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(ctx) = &self.context {
+            write!(f, "{ctx}: ")?;
+        }
+        write!(f, "{}", self.kind)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

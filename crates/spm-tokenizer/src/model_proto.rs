@@ -2,6 +2,9 @@
 //! library: only the fields a tokenizer or converter needs are decoded, the rest skipped.
 //! Hostile input gives an [`Error`] naming the byte offset, never a panic.
 
+/// The context of every error from this module.
+const CONTEXT: &str = "tokenizer.model";
+
 use crate::error::{Error, ErrorKind};
 
 /// A piece's type, as SentencePiece defines it (`ModelProto.SentencePiece.Type`).
@@ -62,8 +65,10 @@ pub struct Piece {
     pub kind: PieceType,
 }
 
-/// The parts of a SentencePiece model a tokenizer needs.
+/// The parts of a SentencePiece model a tokenizer needs, from
+/// [`SentencePieceModel::parse`]. More fields may be decoded in the future.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SentencePieceModel {
     /// The vocabulary, in id order.
     pub pieces: Vec<Piece>,
@@ -85,9 +90,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn err(&self, at: usize, why: &str) -> Error {
         Error::new(ErrorKind::InvalidModel(format!(
-            "tokenizer.model: {why} at byte {}",
+            "{why} at byte {}",
             self.base + at
         )))
+        .with_context(CONTEXT)
     }
 
     fn done(&self) -> bool {
@@ -183,9 +189,9 @@ impl SentencePieceModel {
             }
         }
         if pieces.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidModel(
-                "tokenizer.model: no pieces".into(),
-            )));
+            return Err(
+                Error::new(ErrorKind::InvalidModel("no pieces".into())).with_context(CONTEXT)
+            );
         }
         Ok(SentencePieceModel {
             pieces,
@@ -211,10 +217,13 @@ fn parse_piece(bytes: &[u8], base: usize) -> Result<Piece, Error> {
         match r.field()? {
             (1, Field::Bytes(off, b)) => {
                 piece.text = String::from_utf8(b.to_vec()).map_err(|e| {
+                    let e = e.utf8_error();
                     Error::new(ErrorKind::InvalidModel(format!(
-                        "tokenizer.model: piece is not UTF-8 at byte {}",
-                        off + e.utf8_error().valid_up_to()
+                        "piece is not UTF-8 at byte {}",
+                        off + e.valid_up_to()
                     )))
+                    .with_context(CONTEXT)
+                    .with_source(e)
                 })?;
             }
             (2, Field::Fixed32(v)) => piece.score = f32::from_bits(v),
@@ -338,6 +347,8 @@ mod tests {
             let _ = SentencePieceModel::parse(&full[..n]);
         }
         let e = SentencePieceModel::parse(&full[..5]).unwrap_err();
+        assert_eq!(e.context(), Some("tokenizer.model"));
+        assert!(e.to_string().starts_with("tokenizer.model: "), "{e}");
         assert!(e.to_string().contains("at byte"), "{e}");
     }
 
@@ -352,6 +363,26 @@ mod tests {
         let e = SentencePieceModel::parse(&m).unwrap_err();
         assert!(e.to_string().contains("unknown piece type 9"), "{e}");
         assert!(SentencePieceModel::parse(&[0xff; 11]).is_err());
-        assert!(SentencePieceModel::parse(&[]).is_err());
+        let e = SentencePieceModel::parse(&[]).unwrap_err();
+        assert_eq!(e.to_string(), "tokenizer.model: no pieces");
+    }
+
+    #[test]
+    fn a_piece_that_is_not_utf8_keeps_the_utf8_error() {
+        use std::error::Error as _;
+        let mut p = Vec::new();
+        bytes_field(1, b"a\xffb", &mut p);
+        let mut m = Vec::new();
+        bytes_field(1, &p, &mut m);
+        let e = SentencePieceModel::parse(&m).unwrap_err();
+        // The piece's text starts at byte 4 (two tags, two lengths); its byte 1 is bad.
+        assert_eq!(
+            e.to_string(),
+            "tokenizer.model: piece is not UTF-8 at byte 5"
+        );
+        let utf8 = e
+            .source()
+            .and_then(|s| s.downcast_ref::<std::str::Utf8Error>());
+        assert_eq!(utf8.map(|u| u.valid_up_to()), Some(1));
     }
 }

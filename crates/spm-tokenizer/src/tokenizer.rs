@@ -52,7 +52,15 @@ impl SpecialTokens {
 }
 
 /// How to encode.
+///
+/// More options may be added; start from the defaults and change what you need:
+///
+/// ```
+/// let literal = spm_tokenizer::EncodeOptions::default().with_parse_special(false);
+/// assert!(literal.add_special && !literal.parse_special);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EncodeOptions {
     /// Add BOS and EOS as the vocabulary's flags say (llama.cpp's `add_special`).
     pub add_special: bool,
@@ -71,8 +79,23 @@ impl Default for EncodeOptions {
     }
 }
 
-/// Ids of a text cut to a maximum length.
+impl EncodeOptions {
+    /// These options with [`add_special`](Self::add_special) set to `yes`.
+    pub fn with_add_special(mut self, yes: bool) -> Self {
+        self.add_special = yes;
+        self
+    }
+
+    /// These options with [`parse_special`](Self::parse_special) set to `yes`.
+    pub fn with_parse_special(mut self, yes: bool) -> Self {
+        self.parse_special = yes;
+        self
+    }
+}
+
+/// Ids of a text cut to a maximum length, from [`Tokenizer::encode_truncated`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Encoding {
     /// The ids, BOS and EOS included when added.
     pub ids: Vec<u32>,
@@ -308,6 +331,7 @@ impl Tokenizer {
             Error::new(ErrorKind::InvalidUtf8 {
                 offset: e.valid_up_to(),
             })
+            .with_source(e)
         })?;
         Ok(self.encode(text, opts))
     }
