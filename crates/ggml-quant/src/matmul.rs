@@ -236,7 +236,7 @@ impl PackedWeights {
                         .row_f32(r)
                         .map_err(|e| e.with_context(format!("row {r}")))?;
                     out.copy_from_slice(&row);
-                    Ok::<_, Error>(())
+                    Ok(())
                 })?),
                 Plan::I8((a, mins)) => {
                     Packed::I8(PackedI8::pack(rows, cols, a, mins, unpacker(w), 1))
