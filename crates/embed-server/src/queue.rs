@@ -225,6 +225,7 @@ impl Queue {
                 i += 1;
             }
         }
+        metrics::queue_depth(st.queued_tokens, st.jobs.len());
     }
 
     /// Deficit round robin over the requests with waiting inputs, up to the budget. The

@@ -24,11 +24,21 @@ pub(crate) fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> 
             .with_source(e)
         }
     })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::new(
-            ErrorKind::InvalidRequest,
-            "the request body is empty: send a JSON object",
-        ));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "the request body is empty: send a JSON object",
+            ));
+        }
+        // serde would read a list as the fields in order: refuse it plainly.
+        Some(b) if *b != b'{' => {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "the request body must be a JSON object",
+            ));
+        }
+        Some(_) => {}
     }
     serde_json::from_slice(&bytes).map_err(|e| {
         let what = if e.is_data() {
