@@ -129,3 +129,89 @@ fn convert_errors_name_the_file_and_the_cause_once() {
         stderr(&o)
     );
 }
+
+#[test]
+fn inspect_describes_any_gguf_and_warns_about_what_embed_cannot_run() {
+    use gguf_format::{GgmlType, MetadataValue, TensorSpec, write_to_vec};
+    let dir = scratch("inspect");
+    let path = dir.join("other.gguf");
+    let weights: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let md = [
+        (
+            "general.architecture".to_string(),
+            MetadataValue::from("llama"),
+        ),
+        ("general.name".to_string(), MetadataValue::from("tiny")),
+        ("llama.rope.freq_base".to_string(), MetadataValue::F32(0.95)),
+        ("custom.key".to_string(), MetadataValue::U32(7)),
+        (
+            "tokenizer.ggml.tokens".to_string(),
+            MetadataValue::from(vec!["a".to_string(), "b".to_string()]),
+        ),
+    ];
+    let bytes = write_to_vec(
+        &md,
+        &[(TensorSpec::new("w", GgmlType::F32, &[2, 2]), &weights[..])],
+    )
+    .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let p = path.to_str().unwrap();
+
+    let o = embed(&["inspect", p, "--json"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "file",
+            "gguf_version",
+            "architecture",
+            "metadata",
+            "tokenizer",
+            "tensors",
+            "tensor_bytes",
+            "warnings"
+        ]
+    );
+    assert_eq!(v["architecture"], "llama");
+    // An f32 is printed as the f64 it widens to.
+    assert_eq!(
+        serde_json::to_string(&v["metadata"]).unwrap(),
+        r#"{"general.architecture":"llama","general.name":"tiny","llama.rope.freq_base":0.949999988079071}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&v["tokenizer"]).unwrap(),
+        r#"{"model":"(none)","vocab_size":2,"bos":null,"eos":null,"add_bos":null,"add_eos":null}"#
+    );
+    assert_eq!(
+        v["tensors"],
+        serde_json::json!([{"name": "w", "type": "f32", "shape": [2, 2], "bytes": 16}])
+    );
+    assert_eq!(v["tensor_bytes"], 16);
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([
+            "architecture \"llama\" is not \"gemma-embedding\": `embed` cannot run it",
+            "unknown key custom.key"
+        ])
+    );
+
+    let o = embed(&["inspect", p], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let want = format!(
+        "{p}: GGUF v3, architecture llama\n\nmetadata:\n  general.architecture = \"llama\"\n  \
+         general.name = \"tiny\"\n  llama.rope.freq_base = 0.949999988079071\n\ntokenizer: \
+         {{\"model\":\"(none)\",\"vocab_size\":2,\"bos\":null,\"eos\":null,\"add_bos\":null,\
+         \"add_eos\":null}}\n\n1 tensors, 16 bytes:\n  w{:35} f32    [2, 2]           {:>12}\n\
+         warning: architecture \"llama\" is not \"gemma-embedding\": `embed` cannot run it\n\
+         warning: unknown key custom.key\n",
+        "", 16
+    );
+    assert_eq!(text, want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
