@@ -64,3 +64,8 @@ mod server;
 pub use config::{Limits, ServerConfig, default_threads};
 pub use error::{Error, ErrorKind};
 pub use server::{Server, serve, serve_blocking, shutdown_signal};
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
