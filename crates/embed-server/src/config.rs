@@ -246,3 +246,36 @@ impl ServerConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_limits_and_empty_keys_are_refused() {
+        assert!(ServerConfig::default().validate().is_ok());
+        for bad in [
+            ServerConfig::default().with_threads(0),
+            ServerConfig::default().with_batch_tokens(0),
+            ServerConfig::default().with_queue_tokens(0),
+            ServerConfig::default().with_max_input_tokens(1),
+            ServerConfig::default().with_api_key(Some(String::new())),
+        ] {
+            assert_eq!(
+                bad.validate().unwrap_err().kind(),
+                ErrorKind::Config,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_api_key() {
+        let c = ServerConfig::default().with_api_key(Some("hunter2".into()));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("<set>"),
+            "{shown}"
+        );
+    }
+}

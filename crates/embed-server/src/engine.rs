@@ -40,7 +40,7 @@ pub(crate) fn spawn(
             }
         })
         .map_err(|e| {
-            Error::new(ErrorKind::Config, "could not start the engine thread").with_source(e)
+            Error::new(ErrorKind::Runtime, "could not start the engine thread").with_source(e)
         })
 }
 
@@ -56,7 +56,7 @@ pub(crate) fn compute_pool(threads: usize) -> Result<ThreadPool, Error> {
         .thread_name(|i| format!("embed-compute-{i}"))
         .build()
         .map_err(|e| {
-            Error::new(ErrorKind::Config, "could not start the compute threads").with_source(e)
+            Error::new(ErrorKind::Runtime, "could not start the compute threads").with_source(e)
         })
 }
 

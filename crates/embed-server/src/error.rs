@@ -12,8 +12,10 @@ pub enum ErrorKind {
     Bind,
     /// The model could not be opened or warmed up.
     Model,
-    /// The configuration is inconsistent (a zero limit, a budget smaller than one input).
+    /// The configuration is inconsistent (a zero limit, an empty API key).
     Config,
+    /// The async runtime, the engine thread or the compute threads could not start.
+    Runtime,
     /// The request is not valid: malformed JSON, a wrong type, an unknown prompt or
     /// dimension, a token id outside the vocabulary.
     InvalidRequest,
@@ -86,15 +88,25 @@ impl Error {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The message and every cause after it, `: `-separated: what a client is told.
+    pub(crate) fn detail(&self) -> String {
+        let mut out = self.message.clone();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out += ": ";
+            out += &c.to_string();
+            cause = c.source();
+        }
+        out
+    }
 }
 
+/// The message only: the cause is [`std::error::Error::source`], for reporters that
+/// walk the chain.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        f.write_str(&self.message)
     }
 }
 

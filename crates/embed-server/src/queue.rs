@@ -315,7 +315,7 @@ impl Queue {
                 }
             }
             Err(e) => {
-                let message = e.to_string();
+                let message = e.detail();
                 for (id, _) in batch.slots {
                     if let Some(job) = st.jobs.iter_mut().find(|j| j.id == id) {
                         job.finish(Err(Error::new(ErrorKind::Internal, message.clone())));

@@ -142,7 +142,7 @@ impl Server {
             Ok(loaded) => loaded,
             Err(e) => {
                 app.set_phase(Phase::Failed);
-                let _ = model_tx.send(ModelSlot::Failed(e.to_string()));
+                let _ = model_tx.send(ModelSlot::Failed(e.detail()));
                 let _ = stop_tx.send(true);
                 let _ = tokio::time::timeout(timeout, http).await;
                 return Err(e);
@@ -187,7 +187,9 @@ impl Server {
             Some(Ok(Err(e))) => {
                 Err(Error::new(ErrorKind::Bind, "the listener failed").with_source(e))
             }
-            Some(Err(e)) => Err(Error::new(ErrorKind::Bind, "the HTTP task failed").with_source(e)),
+            Some(Err(e)) => {
+                Err(Error::new(ErrorKind::Runtime, "the HTTP task failed").with_source(e))
+            }
             _ => Ok(()),
         }
     }
@@ -248,7 +250,7 @@ pub fn serve_blocking(
         .enable_all()
         .build()
         .map_err(|e| {
-            Error::new(ErrorKind::Bind, "cannot start the async runtime").with_source(e)
+            Error::new(ErrorKind::Runtime, "cannot start the async runtime").with_source(e)
         })?;
     runtime.block_on(async {
         let server = Server::bind(config).await?;

@@ -227,6 +227,15 @@ fn tokenize_decode_info_and_model_lists() {
     let r = post(&url("/decode"), &json!({"ids": ids}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()[0], TEXTS[0]);
+    let r = post(
+        &url("/decode"),
+        &json!({"ids": ids, "skip_special_tokens": false}),
+    );
+    let text = r.json()[0].as_str().unwrap().to_string();
+    assert!(
+        text.starts_with("<bos>") && text.contains(TEXTS[0]),
+        "{text}"
+    );
     let (status, body) = common::get(&url("/info"));
     assert_eq!(status, 200);
     let info: Value = serde_json::from_str(&body).unwrap();

@@ -54,9 +54,11 @@ impl Family {
             ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::Bind | ErrorKind::Model | ErrorKind::Config | ErrorKind::Internal => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ErrorKind::Bind
+            | ErrorKind::Model
+            | ErrorKind::Config
+            | ErrorKind::Runtime
+            | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -64,7 +66,7 @@ impl Family {
     /// one.
     pub fn error(self, e: &Error) -> Response {
         let status = self.status(e.kind());
-        let message = e.to_string();
+        let message = e.detail();
         let body = match self {
             Family::OpenAi | Family::LlamaCpp => {
                 let kind = match status.as_u16() {
@@ -92,6 +94,7 @@ impl Family {
                     ErrorKind::Internal
                     | ErrorKind::Model
                     | ErrorKind::Bind
+                    | ErrorKind::Runtime
                     | ErrorKind::Config => "Backend",
                     _ => "Validation",
                 };

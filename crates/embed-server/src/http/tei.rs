@@ -153,30 +153,33 @@ async fn decode_inner(app: &App, raw: Body) -> Result<Vec<String>, Error> {
     let model = app.model().await?;
     let tok = model.tokenizer();
     seqs.iter()
-        .map(|ids| {
-            if req.skip_special_tokens {
-                return tok.decode(ids).map_err(|e| {
-                    Error::new(ErrorKind::InvalidRequest, "cannot decode").with_source(e)
-                });
-            }
-            // Control tokens are left out by the tokenizer's decode: put their text back.
-            let mut out = String::new();
-            let mut run = Vec::new();
-            for &id in ids {
-                if tok.piece_type(id) == Some(PieceType::Control) {
-                    out += &tok.decode(&run).map_err(|e| {
-                        Error::new(ErrorKind::InvalidRequest, "cannot decode").with_source(e)
-                    })?;
-                    run.clear();
-                    out += tok.piece(id).unwrap_or_default();
-                } else {
-                    run.push(id);
-                }
-            }
-            out += &tok.decode(&run).map_err(|e| {
-                Error::new(ErrorKind::InvalidRequest, "cannot decode").with_source(e)
-            })?;
-            Ok(out)
-        })
+        .map(|ids| decode_ids(tok, ids, req.skip_special_tokens))
         .collect()
+}
+
+/// The text of `ids`; with `skip_special` false, control tokens (BOS, EOS...), which the
+/// tokenizer's decode leaves out, are put back as their piece text.
+fn decode_ids(
+    tok: &spm_tokenizer::Tokenizer,
+    ids: &[u32],
+    skip_special: bool,
+) -> Result<String, Error> {
+    let decode = |run: &[u32]| {
+        tok.decode(run)
+            .map_err(|e| Error::new(ErrorKind::InvalidRequest, "cannot decode").with_source(e))
+    };
+    if skip_special {
+        return decode(ids);
+    }
+    let mut out = String::new();
+    let mut start = 0;
+    for (i, &id) in ids.iter().enumerate() {
+        if tok.piece_type(id) == Some(PieceType::Control) {
+            out += &decode(&ids[start..i])?;
+            out += tok.piece(id).unwrap_or_default();
+            start = i + 1;
+        }
+    }
+    out += &decode(&ids[start..])?;
+    Ok(out)
 }
