@@ -63,7 +63,10 @@ fn concurrent_clients_get_the_vectors_they_get_alone() {
         return;
     };
     let server = TestServer::start(
-        ServerConfig::default().with_batch_tokens(256),
+        // One compute thread against the library's pool: the bits do not depend on it.
+        ServerConfig::default()
+            .with_batch_tokens(256)
+            .with_threads(1),
         model.clone(),
     );
     let texts: Vec<String> = (0..16).map(|i| text(i, 3 + i % 7)).collect();
@@ -282,4 +285,23 @@ fn shutdown_during_load_answers_the_requests_already_accepted() {
         "shutdown test: the signal came {} the model was ready",
         if loading { "before" } else { "after" }
     );
+}
+
+#[test]
+fn a_model_that_cannot_be_opened_is_an_error_from_run() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = rt.block_on(async {
+        let config = ServerConfig::default().with_host("127.0.0.1").with_port(0);
+        let server = Server::bind(config).await?;
+        server
+            .run("/nonexistent/model.gguf", std::future::pending())
+            .await
+    });
+    let e = result.unwrap_err();
+    assert_eq!(e.kind(), embed_server::ErrorKind::Model);
+    assert!(e.to_string().contains("/nonexistent/model.gguf"), "{e}");
+    assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
 }
