@@ -328,6 +328,10 @@ fn unknown_routes_are_404_and_cors_is_off_unless_asked() {
     let plain = TestServer::start(ServerConfig::default(), model.clone());
     let r = post_raw(&format!("{}/v1/nothing", plain.url), "{}", &[]);
     assert_eq!(r.status, 404);
+    assert!(
+        r.header("x-request-id").is_some(),
+        "every answer carries a request id"
+    );
     assert!(Family::OpenAi.message(&r).contains("/v1/nothing"));
     let origin = [("origin", "http://example.test")];
     let r = post_raw(
@@ -337,6 +341,16 @@ fn unknown_routes_are_404_and_cors_is_off_unless_asked() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), None);
+    let r = post_raw(
+        &format!("{}/livez", plain.url),
+        "",
+        &[("x-request-id", "abc-123")],
+    );
+    assert_eq!(
+        r.header("x-request-id"),
+        Some("abc-123"),
+        "a client's request id is kept"
+    );
     let cors = TestServer::start(ServerConfig::default().with_cors(true), model);
     let r = post_raw(
         &format!("{}/v1/embeddings", cors.url),
