@@ -12,6 +12,8 @@ use crate::args::ModelArg;
 use crate::model::open;
 
 /// The arguments of `embed tokenize`.
+// The field docs are clap's help, printed as written: `<bos>` there is text, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Args)]
 pub struct TokenizeArgs {
     /// The text (exact bytes; no escapes are processed).
