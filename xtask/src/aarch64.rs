@@ -55,7 +55,7 @@ pub fn test_aarch64(root: &Path) -> Result<()> {
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", QEMU)
         .env("PROPTEST_CASES", cases)
         // qemu reports NEON and the dot-product extension: both NEON paths must be there
-        // to be compared with the scalar one (tests/quant.rs checks this).
+        // to be compared with the scalar one (tests/kernel_paths.rs checks this).
         .env("GGML_QUANT_EXPECT_PATHS", "neon-dotprod,neon,scalar")
         .status()
         .with_context(|| format!("cannot run {CARGO}"))?;
