@@ -36,6 +36,8 @@ pub enum ErrorKind {
     Unavailable,
     /// A route that does not exist (404).
     NotFound,
+    /// A route that exists, called with another method (405).
+    MethodNotAllowed,
     /// The engine failed on a valid request (500): a bug, reported as such.
     Internal,
 }

@@ -351,6 +351,10 @@ fn unknown_routes_are_404_and_cors_is_off_unless_asked() {
         Some("abc-123"),
         "a client's request id is kept"
     );
+    assert_eq!(r.status, 405);
+    let (status, body) = common::get(&format!("{}/api/embed", plain.url));
+    assert_eq!(status, 405);
+    assert!(body.contains("does not answer GET"), "{body}");
     let cors = TestServer::start(ServerConfig::default().with_cors(true), model);
     let r = post_raw(
         &format!("{}/v1/embeddings", cors.url),

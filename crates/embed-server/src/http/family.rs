@@ -54,6 +54,7 @@ impl Family {
             ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Bind
             | ErrorKind::Model
             | ErrorKind::Config
@@ -71,7 +72,7 @@ impl Family {
             Family::OpenAi | Family::LlamaCpp => {
                 let kind = match status.as_u16() {
                     401 => "authentication_error",
-                    404 => "not_found_error",
+                    404 | 405 => "not_found_error",
                     429 => "rate_limit_error",
                     503 => "unavailable_error",
                     s if s >= 500 => "server_error",
@@ -90,7 +91,7 @@ impl Family {
                     ErrorKind::Overloaded | ErrorKind::PayloadTooLarge => "Overloaded",
                     ErrorKind::Unavailable => "Unhealthy",
                     ErrorKind::Unauthorized => "Unauthorized",
-                    ErrorKind::NotFound => "NotFound",
+                    ErrorKind::NotFound | ErrorKind::MethodNotAllowed => "NotFound",
                     ErrorKind::Internal
                     | ErrorKind::Model
                     | ErrorKind::Bind

@@ -65,6 +65,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route_layer(middleware::from_fn_with_state(app.clone(), authorize))
         .route_layer(middleware::from_fn(log_request))
         .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
@@ -185,6 +186,17 @@ async fn log_request(req: Request, next: Next) -> Response {
             inputs = stats.inputs, tokens = stats.tokens, queue_ms = ms(stats.queue),
             compute_ms = ms(stats.inference), total_ms = ms(took), error, "request");
     }
+    response
+}
+
+async fn wrong_method(req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let e = Error::new(
+        ErrorKind::MethodNotAllowed,
+        format!("{path} does not answer {}", req.method()),
+    );
+    let response = Family::of_path(&path).error(&e);
+    metrics::answered("unmatched", response.status().as_u16(), Duration::ZERO);
     response
 }
 
