@@ -44,7 +44,7 @@ pub struct Hparams {
     /// per layer, as llama.cpp reads it), else the architecture's period
     /// [`keys::SLIDING_WINDOW_PATTERN`].
     pub sliding_layers: Vec<bool>,
-    /// Output size of the Dense layers, or of the transformer when they are absent.
+    /// Size of the output vectors: `n_embd`, which the Dense layers map back to.
     pub n_out: usize,
 }
 
@@ -136,7 +136,7 @@ impl Model {
 }
 
 /// The value of `key`; its absence is an error naming it.
-fn required<'a>(g: &Gguf<'a>, key: &str) -> Result<Value<'a>, Error> {
+fn value_of<'a>(g: &Gguf<'a>, key: &str) -> Result<Value<'a>, Error> {
     g.get(key)
         .ok_or_else(|| model_err(format!("missing key {key}")))
 }
@@ -155,12 +155,12 @@ fn optional<'a, T>(
 }
 
 /// `key`, which must be present, read by `get`.
-fn require_as<'a, T>(
+fn required<'a, T>(
     g: &Gguf<'a>,
     key: &str,
     get: impl FnOnce(&Gguf<'a>, &str) -> gguf_format::Result<T>,
 ) -> Result<T, Error> {
-    required(g, key)?;
+    value_of(g, key)?;
     get(g, key).map_err(|e| wrong_type(key, e))
 }
 
@@ -170,18 +170,18 @@ fn wrong_type(key: &str, e: gguf_format::Error) -> Error {
 
 /// The unsigned integer at architecture key `suffix`.
 fn arch_usize(g: &Gguf<'_>, suffix: &str) -> Result<usize, Error> {
-    require_as(g, &arch_key(suffix), Gguf::get_u32).map(|v| v as usize)
+    required(g, &arch_key(suffix), Gguf::get_u32).map(|v| v as usize)
 }
 
 fn read_model(g: &Gguf<'_>, bytes: &[u8]) -> Result<Parts, Error> {
-    let arch = require_as(g, general::ARCHITECTURE, Gguf::get_str)?;
+    let arch = required(g, general::ARCHITECTURE, Gguf::get_str)?;
     if arch != ARCHITECTURE {
         return Err(model_err(format!(
             "{} is {arch:?}: this runtime runs {ARCHITECTURE:?} (EmbeddingGemma) models only",
             general::ARCHITECTURE
         )));
     }
-    let vocab = match required(g, keys::tokenizer::TOKENS)?.as_array() {
+    let vocab = match value_of(g, keys::tokenizer::TOKENS)?.as_array() {
         Some(tokens) => tokens.len(),
         None => {
             return Err(model_err(format!(
@@ -190,7 +190,7 @@ fn read_model(g: &Gguf<'_>, bytes: &[u8]) -> Result<Parts, Error> {
             )));
         }
     };
-    let mut hp = read_hparams(g)?;
+    let hp = read_hparams(g)?;
     let weights = Weights { g, bytes };
     let token_embd = weights.matrix(tensor::TOKEN_EMBD, hp.n_embd, vocab)?;
     let layers = (0..hp.n_layers)
@@ -198,9 +198,6 @@ fn read_model(g: &Gguf<'_>, bytes: &[u8]) -> Result<Parts, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let output_norm = weights.vector(tensor::OUTPUT_NORM, hp.n_embd)?;
     let dense = weights.dense(hp.n_embd)?;
-    if dense.is_some() {
-        hp.n_out = hp.n_embd;
-    }
     let tokenizer = read_tokenizer(g)?;
     if tokenizer.vocab_size() != vocab {
         return Err(model_err("tokenizer arrays disagree in length"));
@@ -242,9 +239,9 @@ fn read_hparams(g: &Gguf<'_>) -> Result<Hparams, Error> {
         n_head_kv: arch_usize(g, arch::HEAD_COUNT_KV)?,
         head_dim,
         n_ctx: arch_usize(g, arch::CONTEXT_LENGTH)?,
-        eps: require_as(g, &arch_key(arch::RMS_EPSILON), Gguf::get_f32)?,
-        rope_base: require_as(g, &arch_key(arch::ROPE_FREQ_BASE), Gguf::get_f32)?,
-        rope_base_swa: require_as(g, &arch_key(arch::ROPE_FREQ_BASE_SWA), Gguf::get_f32)?,
+        eps: required(g, &arch_key(arch::RMS_EPSILON), Gguf::get_f32)?,
+        rope_base: required(g, &arch_key(arch::ROPE_FREQ_BASE), Gguf::get_f32)?,
+        rope_base_swa: required(g, &arch_key(arch::ROPE_FREQ_BASE_SWA), Gguf::get_f32)?,
         sliding_window: arch_usize(g, arch::SLIDING_WINDOW)?,
         sliding_layers: read_sliding_layers(g, n_layers)?,
         n_out: n_embd,
@@ -294,7 +291,7 @@ fn read_sliding_layers(g: &Gguf<'_>, n_layers: usize) -> Result<Vec<bool>, Error
         }
         return Ok(flags);
     }
-    let n = require_as(g, &key, Gguf::get_u32)?;
+    let n = required(g, &key, Gguf::get_u32)?;
     Ok(period(n as usize))
 }
 
@@ -424,7 +421,7 @@ fn quant_of(t: &TensorInfo<'_>) -> Result<QuantType, Error> {
 /// flags the file leaves out take SentencePiece's defaults.
 fn read_tokenizer(g: &Gguf<'_>) -> Result<Tokenizer, Error> {
     use keys::tokenizer as k;
-    let model = require_as(g, k::MODEL, Gguf::get_str)?;
+    let model = required(g, k::MODEL, Gguf::get_str)?;
     if model != "llama" {
         return Err(model_err(format!(
             "{} is {model:?}: only SentencePiece (\"llama\") vocabularies are supported",
@@ -432,13 +429,13 @@ fn read_tokenizer(g: &Gguf<'_>) -> Result<Tokenizer, Error> {
         )));
     }
     let arr_err = |key: &str| model_err(format!("{key} has the wrong element type"));
-    let tokens = require_as(g, k::TOKENS, Gguf::get_array)?;
+    let tokens = required(g, k::TOKENS, Gguf::get_array)?;
     let tokens = tokens.strs().ok_or_else(|| arr_err(k::TOKENS))?;
-    let scores: Vec<f32> = require_as(g, k::SCORES, Gguf::get_array)?
+    let scores: Vec<f32> = required(g, k::SCORES, Gguf::get_array)?
         .f32s()
         .ok_or_else(|| arr_err(k::SCORES))?
         .collect();
-    let types: Vec<i32> = require_as(g, k::TOKEN_TYPE, Gguf::get_array)?
+    let types: Vec<i32> = required(g, k::TOKEN_TYPE, Gguf::get_array)?
         .i32s()
         .ok_or_else(|| arr_err(k::TOKEN_TYPE))?
         .collect();
