@@ -25,11 +25,11 @@ pub enum Pooling {
 #[non_exhaustive]
 pub enum Precision {
     /// int16 activations (per block of 32, exact integer block sums): within 2^-16 of
-    /// f32 activations, at about twice their speed. The default.
+    /// f32 activations, with integer products. The default.
     #[default]
     Int16Activations,
     /// f32 activations against the weights widened block by block: the slowest, and the
-    /// reference the int16 scheme is measured against.
+    /// reference for the other two.
     F32Activations,
     /// ggml's scheme: activations quantized to the weight type's dot type (Q8_0, Q8_1
     /// or Q8_K), integer dot products. Faster on int8 hardware, and noisier: rounding
