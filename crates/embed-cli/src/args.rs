@@ -61,11 +61,25 @@ enum PoolingArg {
     None,
 }
 
+/// `--precision`: the arithmetic on quantized weights.
 #[derive(Clone, Copy, ValueEnum)]
-enum PrecisionArg {
+pub enum PrecisionArg {
+    /// int16 activations (the library's default).
     Int16,
+    /// f32 activations.
     F32,
+    /// int8 activations (ggml's scheme).
     Int8,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Precision {
+        match p {
+            PrecisionArg::Int16 => Precision::Int16Activations,
+            PrecisionArg::F32 => Precision::F32Activations,
+            PrecisionArg::Int8 => Precision::Int8Activations,
+        }
+    }
 }
 
 impl EmbedArgs {
@@ -79,11 +93,7 @@ impl EmbedArgs {
                 PoolingArg::None => Pooling::None,
             })
             .truncate(!self.no_truncate)
-            .precision(match self.precision {
-                PrecisionArg::Int16 => Precision::Int16Activations,
-                PrecisionArg::F32 => Precision::F32Activations,
-                PrecisionArg::Int8 => Precision::Int8Activations,
-            });
+            .precision(self.precision.into());
         if let Some(name) = &self.prompt {
             opts = opts.prompt(name.parse::<Prompt>()?);
         }

@@ -2,7 +2,7 @@
 //!
 //! [`Cli`] and [`Command`] are the command line (clap); each command's arguments and
 //! work are its module under `cmd/` (encode, similarity, rank, tokenize, inspect,
-//! convert). Around them: `args` holds the options several commands share (the model,
+//! convert, serve). Around them: `args` holds the options several commands share (the model,
 //! threads, timings; the embedding options), `model` opens the model and embeds with a
 //! progress bar and timings, `input` reads texts from a file or standard input, and
 //! `output` writes to standard output or to a file through a temporary name that an
@@ -66,11 +66,26 @@ enum Command {
     ///
     /// Example: embed convert ./embeddinggemma-300m -o embeddinggemma-300m-q8_0.gguf --type q8_0
     Convert(cmd::convert::ConvertArgs),
+    /// Serve embeddings over HTTP: OpenAI, Hugging Face TEI, Ollama and llama.cpp routes.
+    ///
+    /// Binds the port first (/livez answers, /readyz says 503 while the model loads),
+    /// then loads and serves; SIGTERM or Ctrl-C drains in-flight requests and exits.
+    ///
+    /// Examples:
+    ///   embed serve
+    ///   embed serve --port 11434            # where Ollama clients look
+    ///   curl -d '{"input": "A cat sat."}' http://127.0.0.1:8080/v1/embeddings
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() {
-    output::remove_pending_on_interrupt();
-    if let Err(e) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    // The server drains on Ctrl-C itself; the other commands remove a half-written
+    // output file and exit.
+    if !matches!(cli.command, Command::Serve(_)) {
+        output::remove_pending_on_interrupt();
+    }
+    if let Err(e) = run(cli) {
         // A reader that closed the pipe (`embed ... | head`) is not an error.
         let broken_pipe = e.chain().any(|c| {
             c.downcast_ref::<io::Error>()
@@ -92,5 +107,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokenize(a) => cmd::tokenize::run(a),
         Command::Inspect(a) => cmd::inspect::run(&a),
         Command::Convert(a) => cmd::convert::run(&a),
+        Command::Serve(a) => cmd::serve::run(a),
     }
 }

@@ -18,7 +18,7 @@ use crate::input::Item;
 const TEXTS_PER_CALL: usize = 256;
 
 /// The model file: `--model`, else `$EMBED_MODEL`, else the Q8_0 GGUF in the cache.
-fn model_path(arg: &ModelArg) -> Result<PathBuf> {
+pub fn model_path(arg: &ModelArg) -> Result<PathBuf> {
     if let Some(p) = &arg.model {
         return Ok(p.clone());
     }

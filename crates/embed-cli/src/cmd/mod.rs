@@ -4,5 +4,6 @@ pub mod convert;
 pub mod encode;
 pub mod inspect;
 pub mod rank;
+pub mod serve;
 pub mod similarity;
 pub mod tokenize;
