@@ -124,7 +124,6 @@ impl SimdPath {
             .then(Arch::new),
             #[cfg(target_arch = "aarch64")]
             SimdPath::Neon => std::arch::is_aarch64_feature_detected!("neon").then(Arch::new),
-            #[allow(unreachable_patterns)] // every path is matched on some architecture
             _ => None,
         }
     }
