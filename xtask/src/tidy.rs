@@ -38,11 +38,8 @@ fn repo_files(ext: &str) -> Vec<PathBuf> {
     for dir in ["crates", "testkit", "xtask", "benches", "docs", "bindings"] {
         files(&root().join(dir), ext, &mut out);
     }
-    for file in ["README.md"] {
-        let path = root().join(file);
-        if path.ends_with(ext) && path.exists() {
-            out.push(path);
-        }
+    if "README.md".ends_with(ext) {
+        out.push(root().join("README.md"));
     }
     out
 }
