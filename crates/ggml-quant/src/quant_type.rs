@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind};
 /// ```
 #[allow(non_camel_case_types, missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum QuantType {
     F32,
     F16,
