@@ -6,6 +6,7 @@
 //! `bytemuck` without a copy.
 
 use bytemuck::{Pod, Zeroable};
+use gguf_format::GgmlType;
 
 /// Values per block of Q8_0.
 pub const QK8_0: usize = 32;
@@ -70,11 +71,18 @@ pub struct BlockQ5_1 {
     pub qs: [u8; QK4_0 / 2],
 }
 
-const _: () = assert!(size_of::<BlockQ8_0>() == 34);
-const _: () = assert!(size_of::<BlockQ4_0>() == 18);
-const _: () = assert!(size_of::<BlockQ4_1>() == 20);
-const _: () = assert!(size_of::<BlockQ5_0>() == 22);
-const _: () = assert!(size_of::<BlockQ5_1>() == 24);
+/// A block layout has exactly the bytes gguf-format's type table gives its type.
+macro_rules! sized_as {
+    ($block:ty, $ty:ident) => {
+        const _: () = assert!(size_of::<$block>() == GgmlType::$ty.type_size() as usize);
+    };
+}
+
+sized_as!(BlockQ8_0, Q8_0);
+sized_as!(BlockQ4_0, Q4_0);
+sized_as!(BlockQ4_1, Q4_1);
+sized_as!(BlockQ5_0, Q5_0);
+sized_as!(BlockQ5_1, Q5_1);
 
 /// Values per super-block of the K-quants (`QK_K`).
 pub const QK_K: usize = 256;
@@ -139,7 +147,7 @@ pub struct BlockQ8K {
     pub bsums: [i16; QK_K / 16],
 }
 
-const _: () = assert!(size_of::<BlockQ4K>() == 144);
-const _: () = assert!(size_of::<BlockQ5K>() == 176);
-const _: () = assert!(size_of::<BlockQ6K>() == 210);
-const _: () = assert!(size_of::<BlockQ8K>() == 292);
+sized_as!(BlockQ4K, Q4_K);
+sized_as!(BlockQ5K, Q5_K);
+sized_as!(BlockQ6K, Q6_K);
+sized_as!(BlockQ8K, Q8_K);

@@ -95,12 +95,12 @@ impl GgmlType {
     }
 
     /// The id written in GGUF tensor infos.
-    pub fn id(self) -> u32 {
+    pub const fn id(self) -> u32 {
         self as u32
     }
 
     /// How many values one block holds (1 for plain element types).
-    pub fn block_size(self) -> u32 {
+    pub const fn block_size(self) -> u32 {
         use GgmlType::*;
         match self {
             F32 | F16 | BF16 | I8 | I16 | I32 | I64 | F64 => 1,
@@ -111,7 +111,7 @@ impl GgmlType {
     }
 
     /// How many bytes one block takes.
-    pub fn type_size(self) -> u32 {
+    pub const fn type_size(self) -> u32 {
         use GgmlType::*;
         match self {
             F32 => 4,
