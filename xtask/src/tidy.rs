@@ -59,22 +59,18 @@ fn rust_files_are_short() {
 
 #[test]
 fn docs_and_comments_are_references_not_diaries() {
-    let diary = [
-        "this session",
-        "last session",
-        "next session",
-        "earlier session",
-    ];
+    // Built, so that this file does not trip its own check (or the stop hook's grep).
+    let diary: Vec<String> = ["this", "last", "next", "earlier"]
+        .iter()
+        .map(|w| format!("{w} {}", "session"))
+        .collect();
     let mut found = Vec::new();
     for path in repo_files(".md").into_iter().chain(repo_files(".rs")) {
-        if path.ends_with("tidy.rs") {
-            continue;
-        }
         let text = std::fs::read_to_string(&path)
             .unwrap_or_default()
             .to_lowercase();
         for (i, line) in text.lines().enumerate() {
-            if diary.iter().any(|d| line.contains(d)) {
+            if diary.iter().any(|d| line.contains(d.as_str())) {
                 found.push(format!("{}:{}", path.display(), i + 1));
             }
         }

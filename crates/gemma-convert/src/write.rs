@@ -18,22 +18,9 @@ const BATCH_VALUES: usize = 4 << 20;
 /// Rows per parallel task within a batch.
 const ROWS_PER_TASK: usize = 64;
 
-/// The quantizer for a GGUF tensor type.
+/// The quantizer for a GGUF tensor type (ggml-quant's, through the one type table).
 fn quant_type(t: GgmlType) -> Option<QuantType> {
-    Some(match t {
-        GgmlType::F32 => QuantType::F32,
-        GgmlType::F16 => QuantType::F16,
-        GgmlType::BF16 => QuantType::BF16,
-        GgmlType::Q8_0 => QuantType::Q8_0,
-        GgmlType::Q4_0 => QuantType::Q4_0,
-        GgmlType::Q4_1 => QuantType::Q4_1,
-        GgmlType::Q5_0 => QuantType::Q5_0,
-        GgmlType::Q5_1 => QuantType::Q5_1,
-        GgmlType::Q4_K => QuantType::Q4_K,
-        GgmlType::Q5_K => QuantType::Q5_K,
-        GgmlType::Q6_K => QuantType::Q6_K,
-        _ => return None,
-    })
+    QuantType::try_from(t).ok()
 }
 
 impl Plan {

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use ggml_quant::{Matrix, QuantType};
-use gguf_format::{GgmlType, Gguf, MappedGguf, TensorInfo, Value};
+use gguf_format::{Gguf, MappedGguf, TensorInfo, Value};
 use spm_tokenizer::{SpecialTokens, Tokenizer};
 
 use crate::error::{Error, ErrorKind, model_err};
@@ -393,28 +393,18 @@ impl Weights<'_, '_> {
 
 /// The kernels' type for a tensor's GGUF type.
 fn quant_of(t: &TensorInfo<'_>) -> Result<QuantType, Error> {
-    Ok(match t.ggml_type() {
-        GgmlType::F32 => QuantType::F32,
-        GgmlType::F16 => QuantType::F16,
-        GgmlType::BF16 => QuantType::BF16,
-        GgmlType::Q8_0 => QuantType::Q8_0,
-        GgmlType::Q4_0 => QuantType::Q4_0,
-        GgmlType::Q4_1 => QuantType::Q4_1,
-        GgmlType::Q5_0 => QuantType::Q5_0,
-        GgmlType::Q5_1 => QuantType::Q5_1,
-        GgmlType::Q4_K => QuantType::Q4_K,
-        GgmlType::Q5_K => QuantType::Q5_K,
-        GgmlType::Q6_K => QuantType::Q6_K,
-        other => {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "tensor {} has type {other}, which this runtime cannot compute with yet",
-                    t.name()
-                ),
-            ));
-        }
-    })
+    // Q8_K is only ever an activation type in ggml: no weight is stored in it.
+    match QuantType::try_from(t.ggml_type()) {
+        Ok(q) if q != QuantType::Q8_K => Ok(q),
+        _ => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "tensor {} has type {}, which this runtime cannot compute with yet",
+                t.name(),
+                t.ggml_type()
+            ),
+        )),
+    }
 }
 
 /// The SentencePiece tokenizer from the `tokenizer.ggml.*` arrays; special ids and
