@@ -210,7 +210,12 @@ impl fmt::Display for ErrorKind {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "gguf: {}", self.kind)?;
+        // A cause kept as `source()` is not repeated here: error reporters (anyhow's
+        // `{:#}`, `Report`) print the chain, and would print it twice.
+        match &self.kind {
+            ErrorKind::Io(_) if self.source.is_some() => f.write_str("gguf: i/o error")?,
+            kind => write!(f, "gguf: {kind}")?,
+        }
         if let Some(ctx) = &self.context {
             write!(f, " (in {ctx})")?;
         }
