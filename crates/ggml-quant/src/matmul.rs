@@ -300,20 +300,7 @@ mod tests {
     #[test]
     fn every_type_matches_the_dequantized_reference() {
         let (n_rows, n_tok) = (37, 5);
-        for q in [
-            QuantType::F32,
-            QuantType::F16,
-            QuantType::BF16,
-            QuantType::Q8_0,
-            QuantType::Q4_0,
-            QuantType::Q4_1,
-            QuantType::Q5_0,
-            QuantType::Q5_1,
-            QuantType::Q4_K,
-            QuantType::Q5_K,
-            QuantType::Q6_K,
-            QuantType::Q8_K,
-        ] {
+        for q in QuantType::ALL {
             let cols = 2 * q.block_size().max(48);
             let wf = rows(n_rows, cols, 7);
             let x = rows(n_tok, cols, 99);

@@ -274,23 +274,7 @@ mod tests {
     use super::*;
     use crate::{QuantType, quantize_row};
 
-    /// Deterministic values, some awkward: zeros, a large outlier, tiny, negative.
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                match i % 13 {
-                    0 => 0.0,
-                    1 => 250.0,
-                    2 => -1e-7,
-                    _ => (s % 20_001) as f32 / 1000.0 - 10.0,
-                }
-            })
-            .collect()
-    }
+    use crate::gemm::test_values as values;
 
     #[test]
     fn int16_quantization_is_exact_at_the_extremes() {

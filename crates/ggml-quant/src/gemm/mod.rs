@@ -152,3 +152,22 @@ impl<'a, X> Tokens<'a, X> {
 pub(crate) fn n_groups(rows: usize) -> usize {
     rows.div_ceil(PANEL) * 2
 }
+
+/// Deterministic test values, some awkward: zeros, a large outlier, tiny, negative.
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            match i % 13 {
+                0 => 0.0,
+                1 => 250.0,
+                2 => -1e-7,
+                _ => (s % 20_001) as f32 / 1000.0 - 10.0,
+            }
+        })
+        .collect()
+}

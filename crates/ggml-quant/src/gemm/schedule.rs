@@ -199,23 +199,7 @@ mod tests {
     use crate::simd::{SimdPath, available_paths, with_path};
     use crate::{Activations, Matrix, PackedWeights, QuantType, matmul_with, quantize_row};
 
-    /// Deterministic values, some awkward: zeros, a large outlier, tiny, negative.
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                match i % 13 {
-                    0 => 0.0,
-                    1 => 250.0,
-                    2 => -1e-7,
-                    _ => (s % 20_001) as f32 / 1000.0 - 10.0,
-                }
-            })
-            .collect()
-    }
+    use crate::gemm::test_values as values;
 
     proptest::proptest! {
         /// Every SIMD kernel gives the scalar kernel's bits, through the whole matmul, on
