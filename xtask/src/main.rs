@@ -12,11 +12,14 @@ mod arrows;
 mod bench;
 mod download;
 mod fetch;
+mod fuzz;
 mod llama;
 mod package;
 mod parity;
 mod progress;
 mod pypi;
+mod python;
+mod soak;
 #[cfg(test)]
 mod tidy;
 
@@ -96,6 +99,9 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("test") => test(&args[1..]),
+        Some("python-test") => python::command(&root(), &args[1..]),
+        Some("fuzz") => fuzz::command(&root(), &args[1..]),
+        Some("soak") => soak::command(&root(), &args[1..]),
         Some("test-aarch64") => aarch64::test_aarch64(&root()),
         Some("package") => package::package(&root()),
         Some("bench") => {
@@ -162,7 +168,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("-h" | "--help" | "help") | None => {
-            print!("{USAGE}");
+            print!("{USAGE}{}{}{}", python::USAGE, fuzz::USAGE, soak::USAGE);
             Ok(())
         }
         Some(other) => bail!("unknown command {other:?}\n\n{USAGE}"),
@@ -190,6 +196,8 @@ fn test(extra: &[String]) -> Result<()> {
         &[],
     )?;
     cargo(&["test", "--workspace"], extra)?;
+    python::command(&root(), &[])?;
+    fuzz::command(&root(), &fuzz::CI_ARGS.map(String::from))?;
     package::package(&root())?;
     aarch64::test_aarch64(&root())
 }
