@@ -337,12 +337,22 @@ impl Weights<'_, '_> {
         Ok(r)
     }
 
-    /// The vector `name` of `n` values, widened to f32.
+    /// The vector `name` of `n` values, widened to f32. Every value must be finite: a
+    /// NaN or infinite norm weight would turn every vector NaN, so it is refused here
+    /// rather than served. (The matrices are not scanned: that would read the whole file
+    /// at open.)
     fn vector(&self, name: &str, n: usize) -> Result<Vec<f32>, Error> {
         let r = self.matrix(name, n, 1)?;
-        ggml_quant::dequantize_row(r.quant, &self.bytes[r.range.clone()], n).map_err(|e| {
-            Error::caused_by(ErrorKind::Model, format!("tensor {name} cannot be read"), e)
-        })
+        let v =
+            ggml_quant::dequantize_row(r.quant, &self.bytes[r.range.clone()], n).map_err(|e| {
+                Error::caused_by(ErrorKind::Model, format!("tensor {name} cannot be read"), e)
+            })?;
+        if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(model_err(format!(
+                "tensor {name} holds {x} at index {i}: its values must be finite"
+            )));
+        }
+        Ok(v)
     }
 
     /// Layer `il`'s tensors.
@@ -421,6 +431,12 @@ fn read_tokenizer(g: &Gguf<'_>) -> Result<Tokenizer, Error> {
     let arr_err = |key: &str| model_err(format!("{key} has the wrong element type"));
     let tokens = required(g, k::TOKENS, Gguf::get_array)?;
     let tokens = tokens.strs().ok_or_else(|| arr_err(k::TOKENS))?;
+    // llama.cpp renames an empty piece and runs on; Gemma's vocabulary has none, so one
+    // means a damaged file, refused here rather than tokenized differently.
+    let tokens: Vec<&str> = tokens.collect();
+    if let Some(i) = tokens.iter().position(|t| t.is_empty()) {
+        return Err(model_err(format!("{}: piece {i} is empty", k::TOKENS)));
+    }
     let scores: Vec<f32> = required(g, k::SCORES, Gguf::get_array)?
         .f32s()
         .ok_or_else(|| arr_err(k::SCORES))?

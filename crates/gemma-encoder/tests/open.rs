@@ -119,6 +119,16 @@ fn write_model(
     edit_meta: impl FnOnce(&mut Vec<(String, MetadataValue)>),
     drop: &[&str],
 ) -> PathBuf {
+    write_model_with(test, edit_meta, drop, |_, _| {})
+}
+
+/// [`write_model`], with each tensor's f32 values passed through `edit_values(name, ..)`.
+fn write_model_with(
+    test: &str,
+    edit_meta: impl FnOnce(&mut Vec<(String, MetadataValue)>),
+    drop: &[&str],
+    mut edit_values: impl FnMut(&str, &mut [u8]),
+) -> PathBuf {
     let mut meta = metadata();
     edit_meta(&mut meta);
     let data: Vec<(TensorSpec, Vec<u8>)> = shapes()
@@ -131,10 +141,9 @@ fn write_model(
             } else {
                 &[ne0 as u64, ne1 as u64]
             };
-            (
-                TensorSpec::new(name, GgmlType::F32, dims),
-                values(i, ne0 * ne1),
-            )
+            let mut v = values(i, ne0 * ne1);
+            edit_values(&name, &mut v);
+            (TensorSpec::new(name, GgmlType::F32, dims), v)
         })
         .collect();
     let tensors: Vec<(TensorSpec, &[u8])> = data
@@ -361,5 +370,118 @@ fn bad_inputs_and_options_are_errors() {
     assert!(
         m.project(&[0.0; N_EMBD - 1], Precision::F32Activations)
             .is_err()
+    );
+}
+
+/// Opens the small model with value `at` of tensor `target` set to `x`.
+fn open_with_value(target: &str, at: usize, x: f32) -> Result<Embedder, gemma_encoder::Error> {
+    let path = write_model_with(
+        "value",
+        |_| {},
+        &[],
+        |name, v| {
+            if name == target {
+                v[4 * at..4 * at + 4].copy_from_slice(&x.to_le_bytes());
+            }
+        },
+    );
+    let model = Embedder::open(&path);
+    std::fs::remove_file(&path).unwrap();
+    model
+}
+
+#[test]
+fn a_norm_weight_that_is_not_finite_is_named_at_open() {
+    let cases = [
+        (tensor::block(1, tensor::ATTN_NORM), 5, f32::NAN),
+        (tensor::block(0, tensor::ATTN_K_NORM), 15, f32::INFINITY),
+        (
+            tensor::block(1, tensor::POST_FFW_NORM),
+            0,
+            f32::NEG_INFINITY,
+        ),
+        (tensor::OUTPUT_NORM.to_string(), 31, f32::NAN),
+    ];
+    for (name, at, x) in cases {
+        let e = open_with_value(&name, at, x).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Model, "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("tensor {name} holds {x} at index {at}: its values must be finite")
+        );
+    }
+    // A large but finite value is the file's business.
+    open_with_value(tensor::OUTPUT_NORM, 3, 1e30).unwrap();
+}
+
+/// The metadata with piece `id` of the vocabulary replaced by `text`.
+fn with_piece(id: usize, text: &str) -> impl FnOnce(&mut Vec<(String, MetadataValue)>) + '_ {
+    move |meta| {
+        for (k, v) in meta.iter_mut() {
+            if k == keys::tokenizer::TOKENS
+                && let MetadataValue::Array(MetadataArray::String(pieces)) = v
+            {
+                pieces[id] = text.to_string();
+            }
+        }
+    }
+}
+
+#[test]
+fn duplicate_or_empty_pieces_are_named_at_open() {
+    let e = open("duplicate-piece", with_piece(9, "▁a"), &[]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Model);
+    assert_eq!(
+        e.to_string(),
+        "the tokenizer.ggml arrays do not make a tokenizer"
+    );
+    let cause = e.source().expect("the tokenizer's error");
+    assert_eq!(cause.to_string(), "pieces 7 and 9 are both \"▁a\"");
+
+    let e = open("empty-piece", with_piece(6, ""), &[]).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.to_string()),
+        (
+            ErrorKind::Model,
+            format!("{}: piece 6 is empty", keys::tokenizer::TOKENS)
+        )
+    );
+}
+
+#[test]
+fn a_vector_tensor_of_the_wrong_length_is_named() {
+    // A norm one value short: the tensor and both shapes are in the message.
+    let name = tensor::block(0, tensor::ATTN_Q_NORM);
+    let path = write_model("short-norm", |_| {}, &[]);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let g = gguf_format::Gguf::parse(&bytes).unwrap();
+    let meta: Vec<(String, MetadataValue)> = g
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_owned_value()))
+        .collect();
+    let data: Vec<(TensorSpec, &[u8])> = g
+        .tensors()
+        .iter()
+        .map(|t| {
+            let mut dims = t.dims().to_vec();
+            let mut d = t.data();
+            if t.name() == name {
+                dims[0] -= 1;
+                d = &d[..d.len() - 4];
+            }
+            (TensorSpec::new(t.name(), t.ggml_type(), &dims), d)
+        })
+        .collect();
+    let short = write_to_vec(&meta, &data).unwrap();
+    let path =
+        std::env::temp_dir().join(format!("gemma-encoder-short-{}.gguf", std::process::id()));
+    std::fs::write(&path, short).unwrap();
+    let e = Embedder::open(&path).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!("tensor {name} has shape [15], expected [{HEAD_DIM}, 1]")
     );
 }

@@ -91,14 +91,22 @@ impl Vocab {
             mask: size - 1,
         };
         for id in 0..n {
-            // As llama.cpp's `token_to_id[word] = i`: a later duplicate text replaces an
-            // earlier one.
             let (mut i, tag) = v.place(v.bytes(id as u32));
             loop {
                 let s = v.slots[i];
-                if s == 0 || (s >> 32 == tag && v.bytes((s as u32) - 1) == v.bytes(id as u32)) {
+                if s == 0 {
                     v.slots[i] = (tag << 32) | (id as u64 + 1);
                     break;
+                }
+                // Two pieces with one text: llama.cpp refuses the vocabulary (its
+                // `id_to_token.size() == token_to_id.size()` assertion) and SentencePiece
+                // refuses the model, since the text could only ever encode to one of them.
+                let other = (s as u32) - 1;
+                if s >> 32 == tag && v.bytes(other) == v.bytes(id as u32) {
+                    return Err(Error::new(ErrorKind::InvalidModel(format!(
+                        "pieces {other} and {id} are both {:?}",
+                        v.text(other)
+                    ))));
                 }
                 i = (i + 1) & v.mask;
             }

@@ -248,6 +248,35 @@ fn unusable_vocabularies_are_errors() {
         invalid(&["a", "b"], &[0.0; 2], &[1, 1], g),
         "bos token id 2 is outside the 2-token vocabulary"
     );
+    // Two pieces with one text (llama.cpp refuses such a vocabulary too).
+    assert_eq!(
+        invalid(
+            &["<pad>", "<eos>", "<bos>", "x", "y", "x"],
+            &[0.0; 6],
+            &[1; 6],
+            g
+        ),
+        "pieces 3 and 5 are both \"x\""
+    );
+    // An empty piece is renamed as llama.cpp renames it, so a piece of that name clashes.
+    assert_eq!(
+        invalid(
+            &["<pad>", "<eos>", "<bos>", "", "[EMPTY_3]"],
+            &[0.0; 5],
+            &[1; 5],
+            g
+        ),
+        "pieces 3 and 4 are both \"[EMPTY_3]\""
+    );
+}
+
+#[test]
+fn an_empty_piece_is_kept_but_never_matches() {
+    let pieces = ["<pad>", "<eos>", "<bos>", "", "a"];
+    let tok = Tokenizer::new(pieces, &[0.0; 5], &[3, 3, 3, 1, 1], SpecialTokens::GEMMA).unwrap();
+    assert_eq!(tok.piece(3), Some("[EMPTY_3]"));
+    assert_eq!(tok.piece_to_id(""), None);
+    assert_eq!(tok.encode("a", EncodeOptions::default()), [BOS, 4, EOS]);
 }
 
 proptest::proptest! {
