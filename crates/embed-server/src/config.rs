@@ -27,6 +27,18 @@ pub struct Limits {
     /// How long a request may wait in the queue before its first input is computed (30 s);
     /// past it the request is a 503.
     pub queue_deadline: Duration,
+    /// Connections open at once (1024). At the cap the server stops accepting: a new
+    /// connection waits in the kernel's listen backlog until one closes. Each connection
+    /// is a file descriptor, so the process's open-file limit must be above this.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (30 s), counted from the
+    /// connection's start or the end of its previous answer: a client that dribbles its
+    /// headers, or keeps an idle connection open, is disconnected after it.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's whole body once its headers are in
+    /// (60 s); past it the request is a 408. The largest body (16 MiB) needs about
+    /// 2.2 Mbit/s to arrive in time.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -38,6 +50,9 @@ impl Default for Limits {
             max_input_tokens: None,
             queue_tokens: 1 << 20,
             queue_deadline: Duration::from_secs(30),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -175,6 +190,25 @@ impl ServerConfig {
         self
     }
 
+    /// Sets the most connections open at once.
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n;
+        self
+    }
+
+    /// Sets how long a client may take to send a request's headers (and how long an idle
+    /// connection stays open).
+    pub fn with_header_read_timeout(mut self, d: Duration) -> Self {
+        self.limits.header_read_timeout = d;
+        self
+    }
+
+    /// Sets how long a client may take to send a request's body.
+    pub fn with_body_read_timeout(mut self, d: Duration) -> Self {
+        self.limits.body_read_timeout = d;
+        self
+    }
+
     /// Requires `Authorization: Bearer <key>` (`None`: no key).
     pub fn with_api_key(mut self, key: Option<String>) -> Self {
         self.api_key = key;
@@ -225,6 +259,7 @@ impl ServerConfig {
             ("max_inputs", l.max_inputs),
             ("max_request_tokens", l.max_request_tokens),
             ("queue_tokens", l.queue_tokens),
+            ("max_connections", l.max_connections),
             ("threads", self.threads),
             ("batch_tokens", self.batch_tokens),
         ];
@@ -238,6 +273,16 @@ impl ServerConfig {
             return Err(Error::new(
                 ErrorKind::Config,
                 format!("max_input_tokens {n} leaves no room for BOS and EOS (at least 2)"),
+            ));
+        }
+        let timeouts = [
+            ("header_read_timeout", l.header_read_timeout),
+            ("body_read_timeout", l.body_read_timeout),
+        ];
+        if let Some((name, _)) = timeouts.iter().find(|(_, d)| d.is_zero()) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("{name} must be longer than zero"),
             ));
         }
         if self.api_key.as_deref() == Some("") {
@@ -259,6 +304,9 @@ mod tests {
             ServerConfig::default().with_batch_tokens(0),
             ServerConfig::default().with_queue_tokens(0),
             ServerConfig::default().with_max_input_tokens(1),
+            ServerConfig::default().with_max_connections(0),
+            ServerConfig::default().with_header_read_timeout(Duration::ZERO),
+            ServerConfig::default().with_body_read_timeout(Duration::ZERO),
             ServerConfig::default().with_api_key(Some(String::new())),
         ] {
             assert_eq!(

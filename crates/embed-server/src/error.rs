@@ -34,6 +34,8 @@ pub enum ErrorKind {
     /// The server cannot answer now: the model is loading or failed, the server is
     /// draining, or the request waited past its queue deadline (503).
     Unavailable,
+    /// The client took longer than the server allows to send its request (408).
+    RequestTimeout,
     /// A route that does not exist (404).
     NotFound,
     /// A route that exists, called with another method (405).

@@ -36,6 +36,8 @@ pub const BATCH_FILL: &str = "embed_server_batch_fill";
 pub const QUEUE_TOKENS: &str = "embed_server_queue_tokens";
 /// Requests in the queue (waiting or being computed).
 pub const QUEUE_REQUESTS: &str = "embed_server_queue_requests";
+/// Connections open now.
+pub const CONNECTIONS: &str = "embed_server_connections";
 /// 1 when the server answers embedding requests, 0 while loading or draining.
 pub const READY: &str = "embed_server_ready";
 /// Always 1, labelled with the crate `version`.
@@ -72,6 +74,10 @@ pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
 
 pub(crate) fn rejected(reason: &'static str) {
     counter!(REJECTIONS, "reason" => reason).increment(1);
+}
+
+pub(crate) fn connections(change: i8) {
+    gauge!(CONNECTIONS).increment(f64::from(change));
 }
 
 pub(crate) fn queue_depth(tokens: usize, requests: usize) {

@@ -108,12 +108,12 @@ impl Server {
         // The HTTP side runs from now on; it stops accepting when `stop` turns true.
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let router = http::router(app.clone());
+        let limits = app.config.limits.clone();
         let mut http = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
-                })
-                .await
+            http::serve(listener, router, &limits, async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
         });
         let (signal_tx, mut signal_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -184,9 +184,6 @@ impl Server {
         let joined = tokio::task::spawn_blocking(move || engine.join());
         let _ = tokio::time::timeout_at(deadline + std::time::Duration::from_secs(1), joined).await;
         match failed {
-            Some(Ok(Err(e))) => {
-                Err(Error::new(ErrorKind::Bind, "the listener failed").with_source(e))
-            }
             Some(Err(e)) => {
                 Err(Error::new(ErrorKind::Runtime, "the HTTP task failed").with_source(e))
             }

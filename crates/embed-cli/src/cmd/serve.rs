@@ -45,6 +45,18 @@ pub struct ServeArgs {
     /// Seconds a request may wait in the queue before it is answered 503.
     #[arg(long, default_value_t = Limits::default().queue_deadline.as_secs_f64())]
     queue_deadline: f64,
+    /// Connections open at once; past it new ones wait in the listen backlog. Keep the
+    /// open-file limit (`ulimit -n`) above it.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a client may take to send a request's headers; an idle keep-alive
+    /// connection is closed after as long.
+    #[arg(long, default_value_t = Limits::default().header_read_timeout.as_secs_f64())]
+    header_read_timeout: f64,
+    /// Seconds a client may take to send a request's body once its headers are in;
+    /// past it the request is answered 408.
+    #[arg(long, default_value_t = Limits::default().body_read_timeout.as_secs_f64())]
+    body_read_timeout: f64,
     /// Tokens per forward pass.
     #[arg(long, default_value_t = ServerConfig::default().batch_tokens)]
     batch_tokens: usize,
@@ -79,6 +91,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .with_max_request_tokens(a.max_request_tokens)
         .with_queue_tokens(a.queue_tokens)
         .with_queue_deadline(seconds(a.queue_deadline, "queue-deadline")?)
+        .with_max_connections(a.max_connections)
+        .with_header_read_timeout(seconds(a.header_read_timeout, "header-read-timeout")?)
+        .with_body_read_timeout(seconds(a.body_read_timeout, "body-read-timeout")?)
         .with_api_key(a.api_key)
         .with_cors(a.cors)
         .with_batch_tokens(a.batch_tokens)

@@ -53,6 +53,7 @@ impl Family {
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Bind
@@ -72,6 +73,7 @@ impl Family {
             Family::OpenAi | Family::LlamaCpp => {
                 let kind = match status.as_u16() {
                     401 => "authentication_error",
+                    408 => "timeout_error",
                     404 | 405 => "not_found_error",
                     429 => "rate_limit_error",
                     503 => "unavailable_error",
@@ -128,6 +130,7 @@ mod tests {
             ErrorKind::PayloadTooLarge,
             ErrorKind::Unauthorized,
             ErrorKind::Overloaded,
+            ErrorKind::RequestTimeout,
         ];
         for f in [
             Family::OpenAi,

@@ -1,7 +1,9 @@
 //! The router: every family's routes, and the layers around them (API key, request id,
-//! body limit, slow-body timeout, CORS, one log line and the metrics of each request).
+//! body limit and deadline, CORS, one log line and the metrics of each request), and
+//! the connections they are served on (`conn`).
 
 mod body;
+mod conn;
 pub(crate) mod family;
 mod llamacpp;
 mod ollama;
@@ -27,22 +29,23 @@ use tower_http::cors::CorsLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::app::{App, RequestStats};
 use crate::error::{Error, ErrorKind};
 use crate::metrics;
+pub(crate) use conn::serve;
 use family::{ErrorNote, Family};
 
 /// A body as axum read it, within the size limit or not.
 pub(crate) type Body = Result<Bytes, BytesRejection>;
 
-/// How long a client may take to send its body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// The application: all routes with their layers, bound to `app`.
 pub(crate) fn router(app: Arc<App>) -> Router {
     let limit = app.config.limits.max_body_bytes;
+    let body_rules = body::BodyRules {
+        timeout: app.config.limits.body_read_timeout,
+        max_bytes: limit,
+    };
     let mut router = Router::new()
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/embeddings", post(openai::embeddings))
@@ -67,7 +70,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(middleware::from_fn_with_state(body_rules, body::guard))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), Counter));
     if app.config.cors {
