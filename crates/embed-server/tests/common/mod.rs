@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod families;
+pub mod probe;
+pub mod raw;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
