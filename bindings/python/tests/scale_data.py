@@ -16,12 +16,14 @@ import hashlib
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 CORPUS = REPO / "testdata" / "bench-prose.txt"
@@ -69,14 +71,33 @@ def write_shards(data: list[dict[str, object]], directory: Path) -> Path:
     return directory
 
 
+@dataclass(frozen=True)
+class Corpus:
+    """The rows, as Parquet shards in ``full``, and the second run's rows in ``repeat``."""
+
+    data: list[dict[str, object]]
+    full: Path
+    repeat_ids: list[int]
+    repeat: Path
+
+    @staticmethod
+    def write(directory: Path) -> Corpus:
+        data = rows()
+        ids = repeat_ids(data)
+        full = write_shards(data, directory / "full")
+        repeat = write_shards([data[i] for i in ids], directory / "repeat")
+        return Corpus(data=data, full=full, repeat_ids=ids, repeat=repeat)
+
+
 def cli_vectors(
-    embed_cli: Path, model: Path, data: list[dict[str, object]], cache: Path
+    embed_cli: Path, model: Path, data: list[dict[str, object]], tmp: pytest.TempPathFactory
 ) -> np.ndarray:
     """``embed encode``'s float32 vectors for ``data``, row ``i`` for id ``i``.
 
-    Kept in ``cache`` (a session's temporary directory) under a hash of the input, so
-    the second test module reads them instead of embedding again.
+    Kept in the session's temporary directory under a hash of the input, so the second
+    test module reads them instead of embedding again.
     """
+    cache = tmp.getbasetemp() / "scale-cli-vectors"
     lines = "".join(
         json.dumps({"id": r["id"], "text": r["text"], **_title(r)}) + "\n" for r in data
     )
@@ -103,20 +124,34 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def vectors_by_id(t: pa.Table, n: int, column: str = "embedding") -> np.ndarray:
-    """The ``column`` of an engine's output as float32 ``(n, DIM)``, row ``i`` for id ``i``.
+def repeat_ids(data: list[dict[str, object]]) -> list[int]:
+    """The rows a second run embeds: every fourth paragraph and every special row.
 
-    Fails unless every id in ``0..n`` is there exactly once.
+    A quarter of the work (the CI budget), with every kind of row in it, cut into other
+    batches than the first run's (``REPEAT_BATCH_SIZE``).
     """
-    ids = np.asarray(t.column("id").to_numpy(), dtype=np.int64)
-    assert sorted(ids.tolist()) == list(range(n)), "ids missing or repeated in the output"
+    return [int(r["id"]) for r in data if int(r["id"]) % 4 == 0 or int(r["id"]) >= 256]
+
+
+#: Rows per ``embed`` call in the second run: other batch boundaries than the first's.
+REPEAT_BATCH_SIZE = 7
+
+
+def vectors_by_id(t: pa.Table, ids: list[int], column: str = "embedding") -> np.ndarray:
+    """The ``column`` of an engine's output as float32 ``(len(ids), DIM)`` in ``ids``' order.
+
+    Fails unless the output has exactly the rows of ``ids``, each once.
+    """
+    got = t.column("id").to_pylist()
+    assert sorted(got) == sorted(ids), "ids missing or repeated in the output"
     cells = t.column(column).combine_chunks()
     assert cells.null_count == 0, f"null vectors in {column!r}"
     lengths = pc.list_value_length(cells).to_numpy(zero_copy_only=False)
     assert (lengths == DIM).all(), f"vectors in {column!r} are not all {DIM} long"
-    flat = cells.flatten().to_numpy(zero_copy_only=False)
-    out = np.empty((n, DIM), dtype=np.float32)
-    out[ids] = flat.astype(np.float32, copy=False).reshape(-1, DIM)
+    flat = cells.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    position = {i: k for k, i in enumerate(ids)}
+    out = np.empty((len(ids), DIM), dtype=np.float32)
+    out[[position[i] for i in got]] = flat.reshape(-1, DIM)
     return out
 
 

@@ -17,25 +17,23 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 import scale_data
 
 # Under CI the packages must be there: a missing one fails the import, never skips.
-if os.environ.get("CI") != "true":
+if os.environ.get("CI") not in ("true", "1"):
     pytest.importorskip("pyspark")
 
 from embeddinggemma_rs.spark import embed_dataframe, embedding_udf, task_threads
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 
 def _java_or_fail() -> None:
     if shutil.which("java") or os.environ.get("JAVA_HOME"):
         return
     message = "Spark needs a Java runtime (17 or newer): no `java` on PATH and no JAVA_HOME"
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI") in ("true", "1"):
         pytest.fail(message)
     pytest.skip(message)
 
@@ -62,19 +60,14 @@ def spark() -> Iterator[SparkSession]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, object]], Path]:
-    data = scale_data.rows()
-    return data, scale_data.write_shards(data, tmp_path_factory.mktemp("spark-in"))
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> scale_data.Corpus:
+    return scale_data.Corpus.write(tmp_path_factory.mktemp("spark-in"))
 
 
-def run_job(spark: SparkSession, source: Path, model: Path, dest: Path) -> Path:
+def run_job(spark: SparkSession, source: Path, model: Path, dest: Path, batch_size: int) -> Path:
     df = spark.read.parquet(str(source)).repartition(scale_data.SHARDS)
     out = embed_dataframe(
-        df,
-        model,
-        title_column="title",
-        batch_size=scale_data.BATCH_SIZE,
-        worker_column="worker",
+        df, model, title_column="title", batch_size=batch_size, worker_column="worker"
     )
     out.write.parquet(str(dest))
     return dest
@@ -82,71 +75,62 @@ def run_job(spark: SparkSession, source: Path, model: Path, dest: Path) -> Path:
 
 def test_two_workers_embed_the_cli_vectors_and_repeat_them(
     spark: SparkSession,
-    corpus: tuple[list[dict[str, object]], Path],
+    corpus: scale_data.Corpus,
     q8_model_path: Path,
     embed_cli: Path,
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    data, source = corpus
-    n = len(data)
-    first = pq.read_table(run_job(spark, source, q8_model_path, tmp_path / "out-1"))
+    data, n = corpus.data, len(corpus.data)
+    out = run_job(spark, corpus.full, q8_model_path, tmp_path / "out-1", scale_data.BATCH_SIZE)
+    first = pq.read_table(out)
 
     assert set(first.column_names) == {"id", "text", "title", "embedding", "worker"}
+    assert str(first.schema.field("embedding").type) == "list<element: float not null>"
     rows = {r["id"]: r for r in first.select(["id", "text", "title"]).to_pylist()}
     assert rows == {r["id"]: r for r in data}, "the other columns changed"
 
-    got = scale_data.vectors_by_id(first, n)
-    cache = tmp_path_factory.getbasetemp() / "scale-cli-vectors"
-    want = scale_data.cli_vectors(embed_cli, q8_model_path, data, cache)
+    got = scale_data.vectors_by_id(first, list(range(n)))
+    want = scale_data.cli_vectors(embed_cli, q8_model_path, data, tmp_path_factory)
     scale_data.assert_same_bits(got, want, "Spark, first run")
 
     workers = set(first.column("worker").to_pylist())
     assert len(workers) >= 2, f"one Python worker did all the work: {workers}"
 
-    second = pq.read_table(run_job(spark, source, q8_model_path, tmp_path / "out-2"))
-    again = scale_data.vectors_by_id(second, n)
-    assert again.tobytes() == got.tobytes(), "a second run gave other bytes"
+    # Again, on a quarter of the rows cut into other batches: the same bytes.
+    dest = tmp_path / "out-2"
+    run_job(spark, corpus.repeat, q8_model_path, dest, scale_data.REPEAT_BATCH_SIZE)
+    again = scale_data.vectors_by_id(pq.read_table(dest), corpus.repeat_ids)
+    assert again.tobytes() == got[corpus.repeat_ids].tobytes(), "a second run gave other bytes"
 
 
 def test_pandas_udf_gives_the_same_vectors(
     spark: SparkSession,
-    corpus: tuple[list[dict[str, object]], Path],
+    corpus: scale_data.Corpus,
     q8_model_path: Path,
     embed_cli: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    data, source = corpus
-    # The titled, duplicate and empty rows are at the end; the long text is left out.
+    data = corpus.data
+    # Titled, duplicate and empty rows; the long text is left out (it costs the most).
     ids = [0, 1, 4, 13, *range(258, len(data))]
-    df = spark.read.parquet(str(source)).where(f"id IN ({', '.join(map(str, ids))})")
+    df = spark.read.parquet(str(corpus.full)).where(f"id IN ({', '.join(map(str, ids))})")
     plain = embedding_udf(q8_model_path)
     titled = embedding_udf(q8_model_path, with_titles=True)
     out = df.select("id", titled("text", "title").alias("embedding"), plain("text").alias("p"))
-    t = pq.read_table(_write(out, tmp_path_factory.mktemp("udf")))
+    dest = tmp_path_factory.mktemp("udf") / "out"
+    out.write.parquet(str(dest))
+    t = pq.read_table(dest)
 
-    cache = tmp_path_factory.getbasetemp() / "scale-cli-vectors"
-    want = scale_data.cli_vectors(embed_cli, q8_model_path, data, cache)
-    got = scale_data.vectors_by_id(_renumber(t, ids), len(ids))
+    want = scale_data.cli_vectors(embed_cli, q8_model_path, data, tmp_path_factory)
+    got = scale_data.vectors_by_id(t, ids)
     scale_data.assert_same_bits(got, want[ids], "pandas_udf with titles")
     # Without titles, the untitled rows are the same vectors.
     untitled = [k for k, i in enumerate(ids) if data[i]["title"] is None]
-    no_titles = scale_data.vectors_by_id(_renumber(t, ids), len(ids), column="p")
+    no_titles = scale_data.vectors_by_id(t, ids, column="p")
     scale_data.assert_same_bits(no_titles[untitled], want[ids][untitled], "pandas_udf")
 
 
 def test_threads_come_from_spark_task_cpus(spark: SparkSession) -> None:
     threads = spark.sparkContext.parallelize([0], 1).map(lambda _: task_threads()).collect()
     assert threads == [1]
-
-
-def _write(df: DataFrame, dest: Path) -> Path:
-    df.write.parquet(str(dest / "out"))
-    return dest / "out"
-
-
-def _renumber(t: pa.Table, ids: list[int]) -> pa.Table:
-    """``t`` with its ids replaced by their positions in ``ids``."""
-    position = {i: k for k, i in enumerate(ids)}
-    new = pa.array([position[i] for i in t.column("id").to_pylist()], pa.int64())
-    return t.set_column(t.schema.get_field_index("id"), "id", new)
