@@ -11,12 +11,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -120,7 +119,11 @@ impl EmbedServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        while get(&server.addr, "/readyz").map(|r| r.status).ok() != Some(200) {
+        while exchange(&server.addr, &get_bytes("/readyz"))
+            .map(|r| r.status)
+            .ok()
+            != Some(200)
+        {
             if started.elapsed() > Duration::from_secs(300) {
                 bail!("soak: the server was not ready in 300 s");
             }
@@ -165,74 +168,67 @@ const TEXTS: [&str; 6] = [
     "The mitochondria is the powerhouse of the cell.",
 ];
 
+/// A route family: its embedding path, input field, where an answer's vectors are
+/// (the list, then each vector within an item), and its validation-error status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Route {
-    OpenAi,
-    Tei,
-    Ollama,
-    LlamaCpp,
+struct Route {
+    path: &'static str,
+    field: &'static str,
+    list: &'static str,
+    item: &'static str,
+    invalid: u16,
+    /// Whether the route reads `dimensions` and `truncate` (llama.cpp's does not).
+    options: bool,
 }
 
 impl Route {
-    const ALL: [Route; 4] = [Route::OpenAi, Route::Tei, Route::Ollama, Route::LlamaCpp];
+    const ALL: [Route; 4] = [
+        Route::new("/v1/embeddings", "input", "/data", "/embedding", 400, true),
+        Route::new("/embed", "inputs", "", "", 422, true),
+        Route::new("/api/embed", "input", "/embeddings", "", 400, true),
+        Route::new("/embedding", "content", "", "/embedding/0", 400, false),
+    ];
 
-    fn path(self) -> &'static str {
-        match self {
-            Route::OpenAi => "/v1/embeddings",
-            Route::Tei => "/embed",
-            Route::Ollama => "/api/embed",
-            Route::LlamaCpp => "/embedding",
+    const fn new(
+        path: &'static str,
+        field: &'static str,
+        list: &'static str,
+        item: &'static str,
+        invalid: u16,
+        options: bool,
+    ) -> Route {
+        Route {
+            path,
+            field,
+            list,
+            item,
+            invalid,
+            options,
         }
     }
 
     fn body(self, input: Value, extra: Value) -> Vec<u8> {
-        let field = match self {
-            Route::OpenAi | Route::Ollama => "input",
-            Route::Tei => "inputs",
-            Route::LlamaCpp => "content",
-        };
         let mut m = serde_json::Map::new();
-        m.insert(field.into(), input);
+        m.insert(self.field.into(), input);
         m.extend(extra.as_object().cloned().unwrap_or_default());
         Value::Object(m).to_string().into_bytes()
     }
 
     /// Every vector of an answer, as bits.
     fn vectors(self, answer: &Value) -> Vec<Vec<u32>> {
-        let list: Vec<&Value> = match self {
-            Route::OpenAi => answer["data"]
-                .as_array()
-                .map(|d| d.iter().map(|i| &i["embedding"]).collect())
-                .unwrap_or_default(),
-            Route::Tei => answer
-                .as_array()
-                .map(|a| a.iter().collect())
-                .unwrap_or_default(),
-            Route::Ollama => answer["embeddings"]
-                .as_array()
-                .map(|a| a.iter().collect())
-                .unwrap_or_default(),
-            Route::LlamaCpp => answer
-                .as_array()
-                .map(|a| a.iter().map(|i| &i["embedding"][0]).collect())
-                .unwrap_or_default(),
+        let bits = |v: &Value| -> Option<Vec<u32>> {
+            let xs = v.as_array()?.iter();
+            Some(
+                xs.map(|x| (x.as_f64().unwrap_or(f64::NAN) as f32).to_bits())
+                    .collect(),
+            )
         };
-        list.iter()
-            .map(|v| {
-                v.as_array()
-                    .map(|xs| {
-                        xs.iter()
-                            .map(|x| (x.as_f64().unwrap_or(f64::NAN) as f32).to_bits())
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            })
+        let items = answer.pointer(self.list).and_then(Value::as_array);
+        let items = items.map(Vec::as_slice).unwrap_or_default();
+        items
+            .iter()
+            .filter_map(|i| bits(i.pointer(self.item)?))
             .collect()
-    }
-
-    /// The status of a validation error in this family (TEI says 422).
-    fn invalid(self) -> u16 {
-        if self == Route::Tei { 422 } else { 400 }
     }
 }
 
@@ -242,80 +238,57 @@ struct Reply {
     body: Vec<u8>,
 }
 
-/// One request on a new connection: `bytes` as given, then the answer.
+/// One request on a new connection: `bytes` as given (always `Connection: close`), then
+/// the answer, read to the end.
 fn exchange(addr: &str, bytes: &[u8]) -> std::io::Result<Reply> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(120)))?;
     s.write_all(bytes)?;
-    let mut reader = BufReader::new(s);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line: {line:?}")))?;
-    let mut len = 0;
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((n, v)) = l.split_once(':')
-            && n.eq_ignore_ascii_case("content-length")
-        {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer)?;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n");
+    let head = String::from_utf8_lossy(&answer[..split.unwrap_or(0)]);
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok());
+    let status = status.ok_or_else(|| std::io::Error::other(format!("no status: {head:?}")))?;
+    let body = answer.split_off(split.map_or(0, |i| i + 4));
     Ok(Reply { status, body })
 }
 
+/// A request's bytes: `POST path` with `body`, or with `len` announced and no body.
 fn post_bytes(path: &str, body: &[u8]) -> Vec<u8> {
-    let mut r = format!(
-        "POST {path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut r = announce(path, body.len());
     r.extend_from_slice(body);
     r
 }
 
-fn get(addr: &str, path: &str) -> std::io::Result<Reply> {
-    exchange(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
+fn announce(path: &str, len: usize) -> Vec<u8> {
+    let head = "HTTP/1.1\r\nHost: soak\r\nConnection: close";
+    format!("POST {path} {head}\r\nContent-Length: {len}\r\n\r\n").into_bytes()
+}
+
+fn get_bytes(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n").into_bytes()
 }
 
 /// Each family's vector of each text, asked alone: `[route][text]`.
 fn references(addr: &str) -> Result<Vec<Vec<Vec<u32>>>> {
-    Route::ALL
-        .iter()
-        .map(|&route| {
-            TEXTS
-                .iter()
-                .map(|t| {
-                    let r = exchange(
-                        addr,
-                        &post_bytes(route.path(), &route.body(json!([t]), json!({}))),
-                    )?;
-                    if r.status != 200 {
-                        bail!("soak: {route:?} reference: status {}", r.status);
-                    }
-                    let answer: Value = serde_json::from_slice(&r.body)?;
-                    route
-                        .vectors(&answer)
-                        .into_iter()
-                        .next()
-                        .context("no vector")
-                })
-                .collect()
-        })
-        .collect()
+    let one = |route: Route, text: &str| -> Result<Vec<u32>> {
+        let r = exchange(
+            addr,
+            &post_bytes(route.path, &route.body(json!([text]), json!({}))),
+        )?;
+        if r.status != 200 {
+            bail!("soak: {} reference: status {}", route.path, r.status);
+        }
+        let answer: Value = serde_json::from_slice(&r.body)?;
+        route
+            .vectors(&answer)
+            .into_iter()
+            .next()
+            .context("no vector")
+    };
+    let per_route = |route| TEXTS.iter().map(|t| one(route, t)).collect();
+    Route::ALL.into_iter().map(per_route).collect()
 }
 
 /// What one client thread saw.
@@ -336,8 +309,10 @@ struct Tally {
     unexpected: BTreeMap<String, u64>,
     /// A 200 with a vector other than the reference.
     wrong_vectors: u64,
-    /// Complete requests that got no answer, by kind.
+    /// Complete requests whose connection failed (reset, closed) before an answer.
     connection_errors: BTreeMap<String, u64>,
+    /// Complete requests still unanswered after the client's read timeout.
+    client_timeouts: BTreeMap<String, u64>,
     /// Clients that hung up on purpose, by how.
     hangups: BTreeMap<String, u64>,
 }
@@ -354,6 +329,7 @@ impl Tally {
             (&mut self.overload, o.overload),
             (&mut self.unexpected, o.unexpected),
             (&mut self.connection_errors, o.connection_errors),
+            (&mut self.client_timeouts, o.client_timeouts),
             (&mut self.hangups, o.hangups),
         ] {
             for (k, v) in theirs {
@@ -381,10 +357,16 @@ impl Tally {
                 None
             }
             Err(e) => {
-                *self
-                    .connection_errors
-                    .entry(format!("{kind}: {:?}", e.kind()))
-                    .or_default() += 1;
+                let timed_out = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+                let class = if timed_out {
+                    &mut self.client_timeouts
+                } else {
+                    &mut self.connection_errors
+                };
+                *class.entry(format!("{kind}: {:?}", e.kind())).or_default() += 1;
                 None
             }
         }
@@ -414,12 +396,12 @@ fn client(addr: &str, refs: &[Vec<Vec<u32>>], seed: u64, deadline: Instant) -> T
     let mut t = Tally::default();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     while Instant::now() < deadline {
-        let route = Route::ALL[rng.below(4) as usize];
-        let r = route as usize;
+        let r = rng.below(4) as usize;
+        let route = Route::ALL[r];
         match rng.below(100) {
             0..55 => {
                 let i = rng.below(TEXTS.len() as u64) as usize;
-                let bytes = post_bytes(route.path(), &route.body(json!([TEXTS[i]]), json!({})));
+                let bytes = post_bytes(route.path, &route.body(json!([TEXTS[i]]), json!({})));
                 let start = Instant::now();
                 if let Some(reply) = t.expect(addr, "valid", &bytes, 200) {
                     let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -434,7 +416,7 @@ fn client(addr: &str, refs: &[Vec<Vec<u32>>], seed: u64, deadline: Instant) -> T
             }
             55..58 => {
                 let texts: Vec<&str> = TEXTS.iter().cycle().take(60).copied().collect();
-                let bytes = post_bytes(route.path(), &route.body(json!(texts), json!({})));
+                let bytes = post_bytes(route.path, &route.body(json!(texts), json!({})));
                 if let Some(reply) = t.expect(addr, "bulk", &bytes, 200) {
                     let got = serde_json::from_slice(&reply.body).map(|a| route.vectors(&a));
                     let right = got.is_ok_and(|v| {
@@ -462,9 +444,7 @@ fn client(addr: &str, refs: &[Vec<Vec<u32>>], seed: u64, deadline: Instant) -> T
                     "/metrics",
                 ];
                 let path = OPS[rng.below(OPS.len() as u64) as usize];
-                let bytes =
-                    format!("GET {path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n");
-                if t.expect(addr, path, bytes.as_bytes(), 200).is_some() {
+                if t.expect(addr, path, &get_bytes(path), 200).is_some() {
                     t.other_ok += 1;
                 }
                 let tokenize = post_bytes(
@@ -482,98 +462,52 @@ fn client(addr: &str, refs: &[Vec<Vec<u32>>], seed: u64, deadline: Instant) -> T
     t
 }
 
-/// One bad request of a random kind, which must get its 4xx.
+/// One bad request of a random kind, which must get its 4xx: (kind, bytes, status).
 fn bad_request(t: &mut Tally, rng: &mut Rng, addr: &str, route: Route) {
-    let post = |body: &[u8]| post_bytes(route.path(), body);
-    let invalid = route.invalid();
-    match rng.below(12) {
-        0 => t.refused(addr, "malformed JSON", &post(b"{\"input\": "), invalid),
-        1 => t.refused(
-            addr,
+    let post = |body: &[u8]| post_bytes(route.path, body);
+    let (f, invalid) = (route.field, route.invalid);
+    let nothing = json!({});
+    let (kind, bytes, want) = match rng.below(12) {
+        0 => ("malformed JSON", post(b"{\"input\": "), invalid),
+        1 => (
             "wrong input type",
-            &post(&route.body(json!(5), json!({}))),
+            post(&route.body(json!(5), nothing)),
             invalid,
         ),
-        2 => t.refused(
-            addr,
+        2 => (
             "empty input list",
-            &post(&route.body(json!([]), json!({}))),
+            post(&route.body(json!([]), nothing)),
             400,
         ),
-        3 => {
-            let many = route.body(json!(vec!["a"; 2049]), json!({}));
-            t.refused(addr, "too many inputs", &post(&many), invalid);
-        }
-        4 => {
-            // A head announcing more than the 16 MiB limit: refused before any body.
-            let head = format!(
-                "POST {} HTTP/1.1\r\nHost: soak\r\nContent-Length: {}\r\n\r\n",
-                route.path(),
-                (16 << 20) + 1
-            );
-            t.refused(addr, "oversize body", head.as_bytes(), 413);
-        }
+        3 => (
+            "too many inputs",
+            post(&route.body(json!(vec!["a"; 2049]), nothing)),
+            invalid,
+        ),
+        // A head announcing more than the 16 MiB limit: refused before any body.
+        4 => ("oversize body", announce(route.path, (16 << 20) + 1), 413),
         5 => {
-            let body = [b"{\"input\": \"a".as_slice(), b"\xff\xfe", b"\"}"].concat();
-            let body = if route == Route::OpenAi || route == Route::Ollama {
-                body
-            } else {
-                // The family's own field, with the same bad bytes.
-                let field = if route == Route::Tei {
-                    "inputs"
-                } else {
-                    "content"
-                };
-                [
-                    format!("{{\"{field}\": \"a").as_bytes(),
-                    b"\xff\xfe",
-                    b"\"}",
-                ]
-                .concat()
-            };
-            t.refused(addr, "invalid UTF-8", &post(&body), invalid);
+            let body = [format!("{{\"{f}\": \"a").as_bytes(), b"\xff\xfe", b"\"}"].concat();
+            ("invalid UTF-8", post(&body), invalid)
         }
         6 => {
-            let deep = format!(
-                "{{\"input\": {}{}}}",
-                "[".repeat(10_000),
-                "]".repeat(10_000)
-            );
-            let deep = deep.replace("\"input\"", field(route));
-            t.refused(addr, "deep nesting", &post(deep.as_bytes()), invalid);
+            let deep = format!("{{\"{f}\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+            ("deep nesting", post(deep.as_bytes()), invalid)
         }
-        7 if route != Route::LlamaCpp => {
+        7 if route.options => {
             let body = route.body(json!("a"), json!({"dimensions": 100}));
-            t.refused(addr, "bad dimension", &post(&body), invalid);
+            ("bad dimension", post(&body), invalid)
         }
-        8 if route != Route::LlamaCpp => {
+        8 if route.options => {
             let long = vec!["word"; 3000].join(" ");
             let body = route.body(json!(long), json!({"truncate": false}));
-            t.refused(addr, "too long, truncation off", &post(&body), invalid);
+            ("too long, truncation off", post(&body), invalid)
         }
-        9 => t.refused(
-            addr,
-            "unknown route",
-            &post_bytes("/v2/nothing", b"{}"),
-            404,
-        ),
-        10 => {
-            let bytes = format!(
-                "GET {} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n",
-                route.path()
-            );
-            t.refused(addr, "wrong method", bytes.as_bytes(), 405);
-        }
-        _ => t.refused(addr, "not an object", &post(b"[1, 2]"), invalid),
-    }
-}
-
-fn field(route: Route) -> &'static str {
-    match route {
-        Route::OpenAi | Route::Ollama => "\"input\"",
-        Route::Tei => "\"inputs\"",
-        Route::LlamaCpp => "\"content\"",
-    }
+        9 => ("unknown route", post_bytes("/v2/nothing", b"{}"), 404),
+        10 => ("wrong method", get_bytes(route.path), 405),
+        _ => ("not an object", post(b"[1, 2]"), invalid),
+    };
+    t.refused(addr, kind, &bytes, want);
 }
 
 /// A client that leaves early: mid-head, mid-body, or after a whole (large) request,
@@ -582,7 +516,7 @@ fn hang_up(t: &mut Tally, rng: &mut Rng, addr: &str, route: Route) {
     let texts: Vec<String> = (0..8)
         .map(|i| format!("{} {i}", vec!["word"; 100].join(" ")))
         .collect();
-    let request = post_bytes(route.path(), &route.body(json!(texts), json!({})));
+    let request = post_bytes(route.path, &route.body(json!(texts), json!({})));
     let (how, bytes) = match rng.below(3) {
         0 => ("mid-head", &request[..20]),
         1 => ("mid-body", &request[..request.len() / 2]),
@@ -603,13 +537,8 @@ fn rss_mib(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<f64> {
         let v = status.lines().find_map(|l| l.strip_prefix(name))?;
-        let kib: f64 = v
-            .trim_start_matches(':')
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
+        let kib = v.trim_start_matches(':').trim().trim_end_matches("kB");
+        let kib: f64 = kib.trim().parse().ok()?;
         Some(kib / 1024.0)
     };
     Some((field("VmRSS")?, field("VmHWM")?))
@@ -619,10 +548,8 @@ fn rss_mib(pid: u32) -> Option<(f64, f64)> {
 struct Report {
     tally: Tally,
     seconds: f64,
-    rss_start: f64,
-    rss_end: f64,
-    rss_peak_sampled: f64,
-    rss_hwm: f64,
+    /// Server RSS in MiB: loaded, at the end, peak sampled, and the kernel's VmHWM.
+    rss: [f64; 4],
     cpu: String,
 }
 
@@ -631,20 +558,6 @@ fn soak(server: &EmbedServer, minutes: f64, clients: usize) -> Result<Report> {
     let refs = Arc::new(references(&addr)?);
     let pid = server.child.id();
     let (rss_start, _) = rss_mib(pid).context("soak: cannot read the server's /proc status")?;
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut peak: f64 = 0.0;
-            while !done.load(Ordering::Relaxed) {
-                if let Some((rss, _)) = rss_mib(pid) {
-                    peak = peak.max(rss);
-                }
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            peak
-        })
-    };
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(minutes * 60.0);
     eprintln!("soak: {clients} clients for {minutes} minutes against {addr}");
@@ -654,16 +567,20 @@ fn soak(server: &EmbedServer, minutes: f64, clients: usize) -> Result<Report> {
             std::thread::spawn(move || client(&addr, &refs, i as u64 + 1, deadline))
         })
         .collect();
-    let mut tally = Tally::default();
-    for th in threads {
-        tally.merge(
-            th.join()
-                .map_err(|_| anyhow::anyhow!("a soak client panicked"))?,
-        );
+    // Sample the server's memory while the clients run.
+    let mut peak: f64 = 0.0;
+    while !threads.iter().all(|t| t.is_finished()) {
+        peak = peak.max(rss_mib(pid).map_or(0.0, |(rss, _)| rss));
+        std::thread::sleep(Duration::from_millis(250));
     }
     let seconds = start.elapsed().as_secs_f64();
-    done.store(true, Ordering::Relaxed);
-    let rss_peak_sampled = sampler.join().unwrap_or(0.0);
+    let mut tally = Tally::default();
+    for th in threads {
+        let t = th
+            .join()
+            .map_err(|_| anyhow::anyhow!("a soak client panicked"))?;
+        tally.merge(t);
+    }
     let (rss_end, rss_hwm) = rss_mib(pid).context("soak: the server is gone")?;
     // After the load, still serving: one more reference check.
     let after = references(&addr)?;
@@ -673,10 +590,7 @@ fn soak(server: &EmbedServer, minutes: f64, clients: usize) -> Result<Report> {
     Ok(Report {
         tally,
         seconds,
-        rss_start,
-        rss_end,
-        rss_peak_sampled,
-        rss_hwm,
+        rss: [rss_start, rss_end, peak, rss_hwm],
         cpu: crate::bench::cpu_name(),
     })
 }
@@ -687,6 +601,7 @@ impl Report {
         t.wrong_vectors
             + t.unexpected.values().sum::<u64>()
             + t.connection_errors.values().sum::<u64>()
+            + t.client_timeouts.values().sum::<u64>()
     }
 
     fn markdown(&self, minutes: f64, clients: usize, exit: &str) -> String {
@@ -698,70 +613,68 @@ impl Report {
                 .copied()
                 .unwrap_or(f64::NAN)
         };
-        let expected: u64 = t.expected.values().sum();
-        let hangups: u64 = t.hangups.values().sum();
-        let served = t.valid + t.bulk + t.other_ok + expected + t.overload.values().sum::<u64>();
+        let sum = |m: &BTreeMap<String, u64>| m.values().sum::<u64>();
+        let served = t.valid + t.bulk + t.other_ok + sum(&t.expected) + sum(&t.overload);
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "Soak: {minutes} min ({:.0} s), {clients} client threads, `embed serve` (release, Q8_0, default limits) on {} ({cores} cores).\n",
+        let mut s = format!(
+            "Soak: {minutes} min ({:.0} s), {clients} client threads, `embed serve` (release, Q8_0, \
+             default limits) on {} ({cores} cores).\n\n| measure | value |\n|---|---|\n",
             self.seconds, self.cpu
         );
-        let _ = writeln!(s, "| measure | value |\n|---|---|");
-        let _ = writeln!(
-            s,
-            "| requests answered | {served} ({:.1}/s) |",
-            served as f64 / self.seconds
-        );
-        let _ = writeln!(
-            s,
-            "| valid embedding requests, vectors right | {} single + {} bulk of 60 |",
-            t.valid, t.bulk
-        );
-        let _ = writeln!(s, "| operations and `/tokenize`, 200 | {} |", t.other_ok);
-        let _ = writeln!(s, "| bad requests, expected 4xx | {expected} |");
-        let _ = writeln!(s, "| clients that hung up on purpose | {hangups} |");
-        let _ = writeln!(
-            s,
-            "| overload answers by design (429, 503 past the queue deadline) | {} |",
-            t.overload.values().sum::<u64>()
-        );
-        let _ = writeln!(s, "| wrong vectors | {} |", t.wrong_vectors);
-        let _ = writeln!(
-            s,
-            "| unexpected statuses (5xx or other) | {} |",
-            t.unexpected.values().sum::<u64>()
-        );
-        let _ = writeln!(
-            s,
-            "| complete requests without an answer | {} |",
-            t.connection_errors.values().sum::<u64>()
-        );
-        let _ = writeln!(
-            s,
-            "| valid single-text latency p50 / p99 | {:.1} ms / {:.1} ms |",
-            pct(0.5),
-            pct(0.99)
-        );
-        let _ = writeln!(
-            s,
-            "| server RSS: after load-up / end / peak sampled / VmHWM | {:.0} / {:.0} / {:.0} / {:.0} MiB |",
-            self.rss_start, self.rss_end, self.rss_peak_sampled, self.rss_hwm
-        );
-        let _ = writeln!(s, "| server exit after SIGTERM | {exit} |");
-        let _ = writeln!(s, "\nExpected refusals by kind:\n");
-        for (k, v) in &t.expected {
-            let _ = writeln!(s, "- {k}: {v}");
+        macro_rules! row {
+            ($what:expr, $($value:tt)*) => {
+                let _ = writeln!(s, "| {} | {} |", $what, format_args!($($value)*));
+            };
         }
-        let _ = writeln!(s, "\nHang-ups by kind:\n");
-        for (k, v) in &t.hangups {
-            let _ = writeln!(s, "- {k}: {v}");
-        }
+        let per_s = served as f64 / self.seconds;
+        let (valid, bulk) = (t.valid, t.bulk);
+        let (p50, p99) = (pct(0.5), pct(0.99));
+        row!("requests answered", "{served} ({per_s:.1}/s)");
+        row!(
+            "valid requests, vectors right",
+            "{valid} single + {bulk} bulk of 60"
+        );
+        row!("operations and `/tokenize`, 200", "{}", t.other_ok);
+        row!("bad requests, expected 4xx", "{}", sum(&t.expected));
+        row!("clients that hung up on purpose", "{}", sum(&t.hangups));
+        row!(
+            "overload by design (429; 503 past the deadline)",
+            "{}",
+            sum(&t.overload)
+        );
+        row!("wrong vectors", "{}", t.wrong_vectors);
+        row!(
+            "unexpected statuses (5xx or other)",
+            "{}",
+            sum(&t.unexpected)
+        );
+        row!(
+            "connection failed before an answer",
+            "{}",
+            sum(&t.connection_errors)
+        );
+        row!(
+            "no answer within the client's 120 s",
+            "{}",
+            sum(&t.client_timeouts)
+        );
+        row!(
+            "valid single-text latency p50 / p99",
+            "{p50:.1} ms / {p99:.1} ms"
+        );
+        let [a, b, c, d] = self.rss;
+        row!(
+            "server RSS: loaded / end / peak / VmHWM",
+            "{a:.0} / {b:.0} / {c:.0} / {d:.0} MiB"
+        );
+        row!("server exit after SIGTERM", "{exit}");
         for (title, map) in [
+            ("Expected refusals by kind", &t.expected),
+            ("Hang-ups by kind", &t.hangups),
             ("Overload answers", &t.overload),
             ("Unexpected statuses", &t.unexpected),
             ("Connection errors", &t.connection_errors),
+            ("Client timeouts", &t.client_timeouts),
         ] {
             if !map.is_empty() {
                 let _ = writeln!(s, "\n{title}:\n");

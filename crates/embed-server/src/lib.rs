@@ -14,7 +14,10 @@
 //! - [`Error`]: the crate's one error type; its [`ErrorKind`] decides the HTTP status, and
 //!   each route family renders it in its own shape.
 //!
-//! Inside: every family's handler parses its body (whatever the `Content-Type`) into one
+//! Inside: connections are capped ([`Limits::max_connections`]) and each must send its
+//! headers within [`Limits::header_read_timeout`] and its body within
+//! [`Limits::body_read_timeout`], so slow or idle clients cannot hold the server. Every
+//! family's handler parses its body (whatever the `Content-Type`) into one
 //! embedding call; the call is tokenized and admitted into a token-weighted queue; one
 //! engine thread packs whatever is queued, by deficit round robin over requests, into a
 //! forward pass up to the token budget, and hands each request its vectors, which it then
