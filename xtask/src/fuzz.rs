@@ -161,7 +161,7 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
             }
         }
         for (t, child) in running {
-            if let Err(e) = finish(t, child, &fuzz_dir) {
+            if let Err(e) = finish(t, child, &fuzz_dir, &bin_dir) {
                 eprintln!("fuzz: {e:#}");
                 failures.push(t.name);
             }
@@ -269,7 +269,7 @@ fn start(
 }
 
 /// Waits for target `t`; a failure names the input libFuzzer saved.
-fn finish(t: &Target, mut child: Child, fuzz_dir: &Path) -> Result<()> {
+fn finish(t: &Target, mut child: Child, fuzz_dir: &Path, bin_dir: &Path) -> Result<()> {
     let status = child.wait()?;
     let log_path = fuzz_dir.join("logs").join(format!("{}.log", t.name));
     let log = fs::read_to_string(&log_path).unwrap_or_default();
@@ -292,10 +292,7 @@ fn finish(t: &Target, mut child: Child, fuzz_dir: &Path) -> Result<()> {
             "{} failed ({status}): input saved to {}; reproduce with {} {}; log {}",
             t.name,
             a.display(),
-            fuzz_dir
-                .join("target/<host>/release")
-                .join(t.name)
-                .display(),
+            bin_dir.join(t.name).display(),
             a.display(),
             log_path.display()
         ),
