@@ -118,11 +118,13 @@ fn the_architecture_doc_names_only_files_that_exist() {
             "benches/",
             "docs/",
             "testdata/",
+            "bindings/",
         ];
+        let endings = [".rs", "/", ".md", ".py", ".pyi", ".toml", ".json"];
         let looks_like_path = tops.iter().any(|t| quoted.starts_with(t))
             && !quoted.contains(' ')
             && !quoted.contains("::")
-            && (quoted.ends_with(".rs") || quoted.ends_with('/') || quoted.ends_with(".md"));
+            && endings.iter().any(|e| quoted.ends_with(e));
         if looks_like_path && !root().join(quoted).exists() {
             gone.push(quoted.to_string());
         }
