@@ -1,6 +1,15 @@
-//! The engine: one thread that takes the next pass from the queue, runs it through the
-//! encoder on its own pool of compute threads, and hands the vectors back. No added wait:
-//! a pass starts as soon as the previous one ends and anything is queued.
+//! The engines: one thread per [`Lane`] that takes the lane's next pass from the queue,
+//! runs it through the encoder on the one pool of compute threads, and hands the vectors
+//! back. No added wait: a pass starts as soon as the previous one ends and anything is
+//! queued.
+//!
+//! Both lanes submit their passes to the same rayon pool, and that is what puts a query
+//! ahead of a bulk pass already running: a compute thread that runs out of bulk tasks
+//! (at the end of every parallel step of the pass, a matrix product or an attention
+//! sweep: milliseconds) takes the injected interactive pass and runs it to the end
+//! before it returns to the bulk one, and the other threads help with its parallel
+//! steps as they free up. The bulk pass waits meanwhile; nothing is lowered in priority
+//! against other processes, and with one lane busy nothing changes.
 //!
 //! Passes run the encoder with pooling, Dense layers, no cut and no normalization; each
 //! request cuts and normalizes its own vectors ([`finish_vector`]), so requests with
@@ -17,9 +26,10 @@ use rayon::ThreadPool;
 
 use crate::error::{Error, ErrorKind};
 use crate::metrics;
-use crate::queue::Queue;
+use crate::queue::{Lane, Queue};
 
-/// Starts the engine thread; it returns when the queue is closed and empty, or aborted.
+/// Starts both engines on `pool`; the handle returns when both have stopped (the queue
+/// closed and empty, or aborted).
 pub(crate) fn spawn(
     queue: Arc<Queue>,
     model: Arc<Embedder>,
@@ -27,21 +37,43 @@ pub(crate) fn spawn(
     batch_tokens: usize,
     precision: Precision,
 ) -> Result<JoinHandle<()>, Error> {
-    let opts = raw_options(precision);
+    let pool = Arc::new(pool);
+    let mut engines = Vec::with_capacity(2);
+    for lane in [Lane::Interactive, Lane::Bulk] {
+        let (queue, model, pool) = (queue.clone(), model.clone(), pool.clone());
+        let engine = std::thread::Builder::new()
+            .name(format!("embed-engine-{}", lane.name()))
+            .spawn(move || serve_lane(lane, &queue, &model, &pool, batch_tokens, precision))
+            .map_err(|e| {
+                Error::new(ErrorKind::Runtime, "could not start an engine thread").with_source(e)
+            })?;
+        engines.push(engine);
+    }
     std::thread::Builder::new()
-        .name("embed-engine".into())
-        .spawn(move || {
-            while let Some(batch) = queue.next_batch() {
-                let start = Instant::now();
-                let result = pool.install(|| run_pass(&model, &batch.sequences, &opts));
-                let took = start.elapsed();
-                metrics::pass(batch.tokens, batch_tokens, took);
-                queue.complete(batch, result, took);
-            }
-        })
+        .name("embed-engines".into())
+        .spawn(move || engines.into_iter().for_each(|e| _ = e.join()))
         .map_err(|e| {
             Error::new(ErrorKind::Runtime, "could not start the engine thread").with_source(e)
         })
+}
+
+/// One lane's engine loop.
+fn serve_lane(
+    lane: Lane,
+    queue: &Queue,
+    model: &Embedder,
+    pool: &ThreadPool,
+    batch_tokens: usize,
+    precision: Precision,
+) {
+    let opts = raw_options(precision);
+    while let Some(batch) = queue.next_batch(lane) {
+        let start = Instant::now();
+        let result = pool.install(|| run_pass(model, &batch.sequences, &opts));
+        let took = start.elapsed();
+        metrics::pass(lane.name(), batch.tokens, batch_tokens, took);
+        queue.complete(batch, result, took);
+    }
 }
 
 /// The options of every pass: the full 768 dimensions, unnormalized.
@@ -49,7 +81,7 @@ pub(crate) fn raw_options(precision: Precision) -> EmbedOptions {
     EmbedOptions::new().normalize(false).precision(precision)
 }
 
-/// The engine's compute threads.
+/// The engines' compute threads.
 pub(crate) fn compute_pool(threads: usize) -> Result<ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -89,10 +89,10 @@ pub(crate) fn ready(on: bool) {
     gauge!(READY).set(if on { 1.0 } else { 0.0 });
 }
 
-pub(crate) fn pass(tokens: usize, budget: usize, took: Duration) {
-    histogram!(BATCH_TOKENS).record(tokens as f64);
-    histogram!(BATCH_FILL).record(tokens as f64 / budget.max(1) as f64);
-    histogram!(PASS_SECONDS).record(took.as_secs_f64());
+pub(crate) fn pass(lane: &'static str, tokens: usize, budget: usize, took: Duration) {
+    histogram!(BATCH_TOKENS, "lane" => lane).record(tokens as f64);
+    histogram!(BATCH_FILL, "lane" => lane).record(tokens as f64 / budget.max(1) as f64);
+    histogram!(PASS_SECONDS, "lane" => lane).record(took.as_secs_f64());
 }
 
 pub(crate) fn admitted(inputs: usize, tokens: usize, truncated: usize) {

@@ -9,6 +9,11 @@
 //! very next pass instead of waiting for the bulk to drain. A request whose client went
 //! away, or that waited past its deadline before its first input ran, is dropped when
 //! the next batch is built.
+//!
+//! Requests are split into two [`Lane`]s, each served by its own engine: a request that
+//! fits in one round's quantum is interactive, a larger one is bulk. An interactive pass
+//! starts while a bulk pass runs (seconds at 2048 tokens) instead of after it, and the
+//! compute threads finish it first (the engine module says how).
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -45,8 +50,28 @@ pub(crate) struct Batch {
     pub tokens: usize,
 }
 
+/// Which engine serves a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Requests of at most one quantum of tokens: queries.
+    Interactive,
+    /// Everything larger.
+    Bulk,
+}
+
+impl Lane {
+    /// The lane's name in thread names and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lane::Interactive => "interactive",
+            Lane::Bulk => "bulk",
+        }
+    }
+}
+
 struct Job {
     id: u64,
+    lane: Lane,
     /// Inputs not yet scheduled; scheduled ones are taken out (left empty).
     items: Vec<Vec<u32>>,
     next: usize,
@@ -62,6 +87,10 @@ struct Job {
 impl Job {
     fn pending(&self) -> bool {
         self.next < self.items.len()
+    }
+
+    fn pending_in(&self, lane: Lane) -> bool {
+        self.lane == lane && self.pending()
     }
 
     fn finish(&mut self, result: Result<JobOutput, Error>) {
@@ -157,8 +186,14 @@ impl Queue {
         let id = st.next_id;
         st.next_id += 1;
         let n = items.len();
+        let lane = if tokens as i64 <= self.quantum {
+            Lane::Interactive
+        } else {
+            Lane::Bulk
+        };
         st.jobs.push_back(Job {
             id,
+            lane,
             results: vec![Vec::new(); n],
             remaining: n,
             items,
@@ -172,20 +207,21 @@ impl Queue {
         st.queued_tokens += tokens;
         metrics::queue_depth(st.queued_tokens, st.jobs.len());
         drop(st);
-        self.wake.notify_one();
+        // Both engines wait on the one condition variable, each for its own lane.
+        self.wake.notify_all();
         Ok(ticket)
     }
 
-    /// Waits for work and returns the next pass; `None` once the queue is closed and
-    /// empty, or aborted.
-    pub fn next_batch(&self) -> Option<Batch> {
+    /// Waits for work in `lane` and returns its next pass; `None` once the queue is
+    /// closed and the lane empty, or aborted.
+    pub fn next_batch(&self, lane: Lane) -> Option<Batch> {
         let mut st = self.lock();
         loop {
             if st.aborted {
                 return None;
             }
             self.prune(&mut st);
-            if st.jobs.iter().any(Job::pending) {
+            if st.jobs.iter().any(|j| j.pending_in(lane)) {
                 break;
             }
             if st.closed {
@@ -193,7 +229,7 @@ impl Queue {
             }
             st = self.wake.wait(st).unwrap_or_else(|p| p.into_inner());
         }
-        let batch = self.pack(&mut st);
+        let batch = self.pack(&mut st, lane);
         metrics::queue_depth(st.queued_tokens, st.jobs.len());
         Some(batch)
     }
@@ -228,10 +264,10 @@ impl Queue {
         metrics::queue_depth(st.queued_tokens, st.jobs.len());
     }
 
-    /// Deficit round robin over the requests with waiting inputs, up to the budget. The
-    /// first input of a pass is always taken, so an input longer than the budget runs
-    /// alone.
-    fn pack(&self, st: &mut State) -> Batch {
+    /// Deficit round robin over the lane's requests with waiting inputs, up to the
+    /// budget. The first input of a pass is always taken, so an input longer than the
+    /// budget runs alone.
+    fn pack(&self, st: &mut State, lane: Lane) -> Batch {
         let now = Instant::now();
         let mut batch = Batch {
             sequences: Vec::new(),
@@ -250,7 +286,7 @@ impl Queue {
             let mut any_fits = false;
             for job in jobs.iter_mut() {
                 let head_fits = |job: &Job, room: usize, empty: bool| {
-                    job.pending() && (empty || job.items[job.next].len() <= room)
+                    job.pending_in(lane) && (empty || job.items[job.next].len() <= room)
                 };
                 if !head_fits(job, room, batch.sequences.is_empty()) {
                     continue;
@@ -365,6 +401,12 @@ impl Queue {
         self.wake.notify_all();
     }
 
+    /// Whether `lane` has inputs waiting.
+    #[cfg(test)]
+    fn has_pending(&self, lane: Lane) -> bool {
+        self.lock().jobs.iter().any(|j| j.pending_in(lane))
+    }
+
     /// Tokens and requests waiting.
     #[cfg(test)]
     fn depth(&self) -> (usize, usize) {
@@ -386,16 +428,42 @@ mod tests {
     }
 
     #[test]
-    fn a_short_request_joins_the_next_pass_of_a_bulk_one() {
+    fn a_short_request_does_not_wait_for_the_bulk_pass_in_flight() {
         let q = Queue::new(100_000, 400, Duration::from_secs(60));
         let _bulk = q.submit(seqs(&[100; 40])).unwrap();
-        let first = q.next_batch().unwrap();
+        let first = q.next_batch(Lane::Bulk).unwrap();
         assert_eq!(owners(&first), vec![0; 4]);
-        q.complete(first, Ok(vec![vec![0.0]; 4]), Duration::from_millis(1));
+        // The bulk pass is still running when the query arrives.
         let _query = q.submit(seqs(&[12])).unwrap();
-        let second = q.next_batch().unwrap();
-        assert!(owners(&second).contains(&1), "{:?}", owners(&second));
-        assert!(second.tokens <= 400);
+        let second = q.next_batch(Lane::Interactive).unwrap();
+        assert_eq!(owners(&second), vec![1]);
+        q.complete(first, Ok(vec![vec![0.0]; 4]), Duration::from_millis(1));
+        q.complete(second, Ok(vec![vec![0.0]]), Duration::from_millis(1));
+        assert!(!q.has_pending(Lane::Interactive));
+        assert!(q.has_pending(Lane::Bulk));
+    }
+
+    #[test]
+    fn bulk_requests_share_every_pass() {
+        let q = Queue::new(100_000, 400, Duration::from_secs(60));
+        let _a = q.submit(seqs(&[100; 40])).unwrap();
+        let _b = q.submit(seqs(&[50; 8])).unwrap();
+        let pass = q.next_batch(Lane::Bulk).unwrap();
+        let owners = owners(&pass);
+        assert!(owners.contains(&0) && owners.contains(&1), "{owners:?}");
+        assert!(pass.tokens <= 400);
+    }
+
+    #[test]
+    fn a_request_within_one_quantum_is_interactive() {
+        let q = Queue::new(100_000, 400, Duration::from_secs(60));
+        let _a = q.submit(seqs(&[60, 40])).unwrap();
+        let _b = q.submit(seqs(&[60, 41])).unwrap();
+        assert_eq!(
+            owners(&q.next_batch(Lane::Interactive).unwrap()),
+            vec![0, 0]
+        );
+        assert_eq!(owners(&q.next_batch(Lane::Bulk).unwrap()), vec![1, 1]);
     }
 
     #[test]
@@ -415,7 +483,7 @@ mod tests {
     fn an_input_longer_than_the_budget_runs_alone() {
         let q = Queue::new(10_000, 256, Duration::from_secs(60));
         let _a = q.submit(seqs(&[2000, 10])).unwrap();
-        let b = q.next_batch().unwrap();
+        let b = q.next_batch(Lane::Bulk).unwrap();
         assert_eq!(b.tokens, 2000);
     }
 
@@ -435,7 +503,12 @@ mod tests {
             if q.depth().1 == 0 {
                 break;
             }
-            let b = q.next_batch().unwrap();
+            let lane = if q.has_pending(Lane::Interactive) {
+                Lane::Interactive
+            } else {
+                Lane::Bulk
+            };
+            let b = q.next_batch(lane).unwrap();
             assert!(b.tokens <= 300 || b.sequences.len() == 1);
             for (id, idx) in &b.slots {
                 seen[*id as usize].push(*idx);
@@ -459,7 +532,7 @@ mod tests {
         let a = q.submit(seqs(&[50; 10])).unwrap();
         let _b = q.submit(seqs(&[20])).unwrap();
         drop(a);
-        let batch = q.next_batch().unwrap();
+        let batch = q.next_batch(Lane::Interactive).unwrap();
         assert_eq!(owners(&batch), vec![1]);
         assert_eq!(q.depth(), (0, 1));
     }
@@ -470,7 +543,7 @@ mod tests {
         let mut late = q.submit(seqs(&[5])).unwrap();
         std::thread::sleep(Duration::from_millis(2));
         q.close();
-        assert!(q.next_batch().is_none());
+        assert!(q.next_batch(Lane::Interactive).is_none());
         let e = late.try_recv().unwrap().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable);
     }
