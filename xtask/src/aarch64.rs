@@ -76,48 +76,5 @@ fn tools_present() -> bool {
 }
 
 fn install() -> Result<()> {
-    let ok = |cmd: &str, args: &[&str]| {
-        Command::new(cmd)
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    // As root, apt directly; otherwise through sudo when it needs no password.
-    let sudo = !root;
-    if sudo && !ok("sudo", &["-n", "true"]) {
-        bail!(
-            "test-aarch64 needs Debian's packages {PACKAGES:?} (with `dpkg --add-architecture \
-             arm64`); run as root or with password-less sudo to have them installed, or \
-             install them"
-        );
-    }
-    eprintln!("test-aarch64: installing {PACKAGES:?} with apt");
-    let run = |args: &[&str]| -> Result<()> {
-        let mut cmd = if sudo {
-            let mut c = Command::new("sudo");
-            c.args(["-n", "env", "DEBIAN_FRONTEND=noninteractive"])
-                .args(args);
-            c
-        } else {
-            let mut c = Command::new(args[0]);
-            c.args(&args[1..]).env("DEBIAN_FRONTEND", "noninteractive");
-            c
-        };
-        let status = cmd
-            .status()
-            .with_context(|| format!("cannot run {}", args[0]))?;
-        if !status.success() {
-            bail!("{} failed ({status})", args.join(" "));
-        }
-        Ok(())
-    };
-    run(&["dpkg", "--add-architecture", "arm64"])?;
-    run(&["apt-get", "update", "-q"])?;
-    let mut install = vec!["apt-get", "install", "-y", "-q"];
-    install.extend(PACKAGES);
-    run(&install)
+    crate::apt::install("test-aarch64", &PACKAGES, Some("arm64"))
 }

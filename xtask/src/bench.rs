@@ -24,6 +24,8 @@ pub struct Options {
     pub quick: bool,
     /// Run only the kernel benches (their own section of the doc).
     pub kernels_only: bool,
+    /// Run only the server bench (its section of `docs/server.md`).
+    pub server_only: bool,
 }
 
 /// The kernel benches' headline: `ggml-quant`'s criterion matmul bench at one model
@@ -210,6 +212,9 @@ pub fn bench(opts: &Options) -> Result<()> {
     if opts.kernels_only {
         return kernels(&opts.out);
     }
+    if opts.server_only {
+        return server(opts);
+    }
     let crate::SideBySide { root, llama, embed } = crate::side_by_side()?;
     let model = model_paths::cache_dir().join("embeddinggemma-300m-q8_0.gguf");
     let docs = root.join("testdata/bench-prose.txt");
@@ -351,7 +356,14 @@ pub fn bench(opts: &Options) -> Result<()> {
     let md = report.markdown(&llama.version, opts, runs);
     print!("{md}");
     crate::write_generated(&opts.out, "bench", &md)?;
-    kernels(&opts.out)
+    kernels(&opts.out)?;
+    server(opts)
+}
+
+/// The server bench, written to `docs/server.md` beside `opts.out`.
+fn server(opts: &Options) -> Result<()> {
+    let doc = opts.out.with_file_name("server.md");
+    crate::bench_server::bench_server(opts.runs.clamp(1, 3), opts.threads, &doc)
 }
 
 fn first_line(s: &str) -> &str {
@@ -378,7 +390,7 @@ struct Report {
     long: Option<(f64, f64)>,
 }
 
-fn cpu_name() -> String {
+pub(crate) fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -8,8 +8,10 @@
 //! - `check-arrows`: the one-way dependency rule.
 
 mod aarch64;
+mod apt;
 mod arrows;
 mod bench;
+mod bench_server;
 mod download;
 mod fetch;
 mod fuzz;
@@ -47,7 +49,7 @@ commands:
   demo
         The main job: fetch the model when needed, embed a few example texts and
         print their cosine similarity matrix.
-  bench [--runs N] [--threads N] [--quick] [--kernels]
+  bench [--runs N] [--threads N] [--quick] [--kernels] [--server]
         Ours against llama.cpp (built from the llama-cpp-python source package when not
         cached) on the Q8_0 model: a short text (wall, peak RSS), docs256 (tokens/s at
         llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
@@ -55,6 +57,9 @@ commands:
         the search over llama.cpp's batch settings (uses -c 256 -b 256 -ub 256).
         Then the kernel benches' headline (ggml-quant's matmul bench at 768x768, 128
         tokens, every path) in its own section; --kernels runs only that.
+        Then `embed serve` against llama-server (throughput with 16 clients, idle and
+        under-load query latency, peak RSS; at most 3 runs) into docs/server.md;
+        --server runs only that.
   parity [--threads N] [--refresh-golden]
         llama.cpp and ours on the corpus plus generated texts, for F32, Q8_0 and our
         converter's F16, BF16, Q4_0, Q4_K_M, Q5_K_M, Q6_K: token ids must be equal;
@@ -111,6 +116,7 @@ fn main() -> Result<()> {
                 out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md"),
                 quick: false,
                 kernels_only: false,
+                server_only: false,
             };
             let mut it = args[1..].iter();
             while let Some(a) = it.next() {
@@ -124,6 +130,7 @@ fn main() -> Result<()> {
                     "--threads" => opts.threads = num()?,
                     "--quick" => opts.quick = true,
                     "--kernels" => opts.kernels_only = true,
+                    "--server" => opts.server_only = true,
                     other => bail!("bench: unknown option {other}\n\n{USAGE}"),
                 }
             }
