@@ -2,10 +2,10 @@
 //! EmbeddingGemma-300M from GGUF (the `gemma-encoder` crate) for Python, vectors as numpy
 //! arrays.
 //!
-//! - [`Embedder`](embedder::Embedder) (Python `Embedder`): an opened model with its own
-//!   rayon pool. `embed` gives a C-contiguous `float32 (n, dim)` array that owns the Rust
-//!   buffer (moved, not copied); `embed_with_info` adds token counts; `count_tokens`;
-//!   `prompts`. The GIL is released while it works, and it pickles by path.
+//! - `embedder`: the Python `Embedder`, an opened model with its own rayon pool. `embed`
+//!   gives a C-contiguous `float32 (n, dim)` array that owns the Rust buffer (moved, not
+//!   copied); `embed_with_info` adds token counts; `count_tokens`; `prompts`. The GIL is
+//!   released while it works, and it pickles by path.
 //! - `pool`: the compute threads, sized from `num_threads`, `RAYON_NUM_THREADS`,
 //!   `OMP_NUM_THREADS` or the CPUs the process may use; built on first use and again in
 //!   a forked child.
