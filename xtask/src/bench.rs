@@ -26,6 +26,8 @@ pub struct Options {
     pub kernels_only: bool,
     /// Run only the server bench (its section of `docs/server.md`).
     pub server_only: bool,
+    /// Run only the Python package and Ray bench (its section of `docs/scale-out.md`).
+    pub python_only: bool,
 }
 
 /// The kernel benches' headline: `ggml-quant`'s criterion matmul bench at one model
@@ -215,6 +217,9 @@ pub fn bench(opts: &Options) -> Result<()> {
     if opts.server_only {
         return server(opts);
     }
+    if opts.python_only {
+        return python(opts);
+    }
     let crate::SideBySide { root, llama, embed } = crate::side_by_side()?;
     let model = model_paths::cache_dir().join("embeddinggemma-300m-q8_0.gguf");
     let docs = root.join("testdata/bench-prose.txt");
@@ -357,7 +362,29 @@ pub fn bench(opts: &Options) -> Result<()> {
     print!("{md}");
     crate::write_generated(&opts.out, "bench", &md)?;
     kernels(&opts.out)?;
-    server(opts)
+    server(opts)?;
+    python(opts)
+}
+
+/// The Python package and Ray bench, written to `docs/scale-out.md` beside `opts.out`.
+fn python(opts: &Options) -> Result<()> {
+    let crate::SideBySide { root, embed, .. } = crate::side_by_side()?;
+    let python = crate::python::installed_python(&root)?;
+    let model = model_paths::cache_dir().join("embeddinggemma-300m-q8_0.gguf");
+    let docs = root.join("testdata/bench-prose.txt");
+    let bench = crate::bench_python::PythonBench {
+        python: &python,
+        embed: &embed,
+        model: &model,
+        docs: &docs,
+    };
+    let md = crate::bench_python::bench_python(&bench, opts.threads, opts.runs.clamp(1, 3))?;
+    print!("{md}");
+    crate::write_generated(
+        &opts.out.with_file_name("scale-out.md"),
+        "bench-python",
+        &md,
+    )
 }
 
 /// The server bench, written to `docs/server.md` beside `opts.out`.

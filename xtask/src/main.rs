@@ -11,6 +11,7 @@ mod aarch64;
 mod apt;
 mod arrows;
 mod bench;
+mod bench_python;
 mod bench_server;
 mod download;
 mod fetch;
@@ -49,7 +50,7 @@ commands:
   demo
         The main job: fetch the model when needed, embed a few example texts and
         print their cosine similarity matrix.
-  bench [--runs N] [--threads N] [--quick] [--kernels] [--server]
+  bench [--runs N] [--threads N] [--quick] [--kernels] [--server] [--python]
         Ours against llama.cpp (built from the llama-cpp-python source package when not
         cached) on the Q8_0 model: a short text (wall, peak RSS), docs256 (tokens/s at
         llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
@@ -59,7 +60,8 @@ commands:
         tokens, every path) in its own section; --kernels runs only that.
         Then `embed serve` against llama-server (throughput with 16 clients, idle and
         under-load query latency, peak RSS; at most 3 runs) into docs/server.md;
-        --server runs only that.
+        --server runs only that. Then the Python package's docs256 rate against the
+        CLI's and the Ray pipeline's into docs/scale-out.md; --python runs only that.
   parity [--threads N] [--refresh-golden]
         llama.cpp and ours on the corpus plus generated texts, for F32, Q8_0 and our
         converter's F16, BF16, Q4_0, Q4_K_M, Q5_K_M, Q6_K: token ids must be equal;
@@ -117,6 +119,7 @@ fn main() -> Result<()> {
                 quick: false,
                 kernels_only: false,
                 server_only: false,
+                python_only: false,
             };
             let mut it = args[1..].iter();
             while let Some(a) = it.next() {
@@ -131,6 +134,7 @@ fn main() -> Result<()> {
                     "--quick" => opts.quick = true,
                     "--kernels" => opts.kernels_only = true,
                     "--server" => opts.server_only = true,
+                    "--python" => opts.python_only = true,
                     other => bail!("bench: unknown option {other}\n\n{USAGE}"),
                 }
             }

@@ -68,6 +68,25 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
     step("pytest", started, || pytest(root, &venv, args))
 }
 
+/// The interpreter of the test venv with the package's wheel freshly built and
+/// installed (what `cargo xtask bench --python` runs its Python side with).
+pub(crate) fn installed_python(root: &Path) -> Result<PathBuf> {
+    let venv = Venv::ensure(root, &root.join("bindings/python/tests"))?;
+    let wheel = build_wheel(root, &venv)?;
+    run(venv
+        .python()
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--force-reinstall",
+            "--no-deps",
+        ])
+        .arg(&wheel))?;
+    Ok(venv.dir.join("bin/python"))
+}
+
 /// Runs one step, printing how long it took and the time since the command started.
 fn step<T>(name: &str, started: Instant, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let t = Instant::now();
