@@ -10,8 +10,10 @@
 //! fuzzed crates are safe Rust, so a memory bug shows as a panic, which libFuzzer
 //! reports as a crash.
 //!
-//! The binaries live under `target/fuzz/target/`, so `pkill -STOP -f /fuzz/target/`
-//! pauses every campaign (and `-CONT` resumes them).
+//! The binaries live under `target/fuzz/target/`, so `pkill -INT -f /fuzz/target/` ends
+//! every campaign with its figures printed; a target run again goes on from its corpus.
+//! Never pause one with `SIGSTOP`: libFuzzer's per-input timeout counts wall time, so
+//! the input running at the pause is reported as a hang on `SIGCONT`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
