@@ -8,7 +8,11 @@
 //! 2. ruff: `ruff check` and `ruff format --check` over `bindings/python`.
 //! 3. The wheel: `maturin build --release` into `target/wheels/python-test`, then a plain
 //!    `pip install` of it, as a user installs it.
-//! 4. The release `embed` binary, the reference the tests compare vectors with.
+//! 4. The `embed` binary the tests compare vectors with: the one `cargo test --workspace`
+//!    builds for the CLI's tests (`target/debug/embed`, in the optimized test profile),
+//!    fresh at once after `cargo test --workspace` and not built a second time for
+//!    release. (`cargo build -p embed-cli` would not do: built alone, its dependencies
+//!    get other features than in the workspace's test build and are compiled again.)
 //! 5. pytest over `bindings/python/tests`, given the model's paths. Any failure fails the
 //!    command, and so does pytest's "no tests collected" (exit code 5).
 
@@ -60,10 +64,7 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
             .args(["-m", "pip", "install", "--quiet", &spec]))
     })?;
     step("embed binary", started, || {
-        crate::cargo(
-            &["build", "--release", "--quiet", "--package", "embed-cli"],
-            &[],
-        )
+        crate::cargo(&["test", "--workspace", "--no-run", "--quiet"], &[])
     })?;
     step("pytest", started, || pytest(root, &venv, args))
 }
@@ -199,10 +200,7 @@ fn pytest(root: &Path, venv: &Venv, args: &[String]) -> Result<()> {
         .env(model_paths::CACHE_ENV, model_paths::cache_dir())
         .env("EMBEDDINGGEMMA_Q8_0_MODEL", model_paths::gguf("q8_0"))
         .env("EMBEDDINGGEMMA_F32_MODEL", model_paths::gguf("f32"))
-        .env(
-            "EMBEDDINGGEMMA_EMBED_CLI",
-            root.join("target/release/embed"),
-        )
+        .env("EMBEDDINGGEMMA_EMBED_CLI", root.join("target/debug/embed"))
         .status()
         .context("cannot run pytest")?;
     match status.code() {

@@ -74,7 +74,7 @@ def f32_model(f32_model_path: Path) -> Embedder:
 
 @pytest.fixture(scope="session")
 def embed_cli() -> Path:
-    """The release ``embed`` binary: ``$EMBEDDINGGEMMA_EMBED_CLI``, else built with cargo."""
+    """The ``embed`` binary: ``$EMBEDDINGGEMMA_EMBED_CLI``, else built with cargo."""
     given = os.environ.get("EMBEDDINGGEMMA_EMBED_CLI")
     if given:
         return require_file(Path(given), "the embed binary")
