@@ -337,6 +337,12 @@ pub fn bench(opts: &Options) -> Result<()> {
         one.push(n as f64 / secs);
     }
     report.threads = Some((median(one), median(ot)));
+    report.linear = Some(linear_against_peak(
+        &root,
+        &model,
+        opts.threads,
+        report.docs.as_ref().map_or(0.0, |d| d.ours_tps_embed),
+    )?);
 
     // 4. One 2048-token text.
     eprintln!("bench: one 2048-token text ({runs} runs each)");
@@ -415,6 +421,82 @@ struct Report {
     threads: Option<(f64, f64)>,
     /// llama tokens/s, ours.
     long: Option<(f64, f64)>,
+    linear: Option<LinearPeak>,
+}
+
+/// The linear layers' multiply-adds per second on docs256 against the CPU's peak.
+struct LinearPeak {
+    /// Multiply-adds of the layers' weight matrices per token.
+    macs_per_token: u64,
+    /// What docs256 in-process did, in GMAC/s.
+    achieved: f64,
+    /// `peak --threads N`'s int16 figure, in GMAC/s, and the instruction it timed.
+    peak: f64,
+    instruction: String,
+}
+
+/// Builds embed-benches' binary `name` (release) and runs it with `--threads N`; its
+/// standard output.
+pub(crate) fn run_bench_binary(root: &Path, name: &str, threads: usize) -> Result<String> {
+    crate::cargo(
+        &[
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "embed-benches",
+            "--bin",
+            name,
+        ],
+        &[],
+    )?;
+    let out = Command::new(root.join("target/release").join(name))
+        .args(["--threads", &threads.to_string()])
+        .output()
+        .with_context(|| format!("cannot run {name}"))?;
+    if !out.status.success() {
+        bail!(
+            "{name} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The default precision's (int16) peak from `peak --threads N`, and the multiply-adds of
+/// the model's layer matrices (every 2-D `blk.*` tensor) done at `tokens_per_s`. All of
+/// the in-process time is counted as the layers' time, so the share is a lower bound.
+fn linear_against_peak(
+    root: &Path,
+    model: &Path,
+    threads: usize,
+    tokens_per_s: f64,
+) -> Result<LinearPeak> {
+    let stdout = run_bench_binary(root, "peak", threads)?;
+    // `peak: int16 <instruction> <GMAC/s> GMAC/s (<N> threads)`
+    let (instruction, peak) = stdout
+        .lines()
+        .find_map(|l| {
+            let mut w = l.strip_prefix("peak: int16 ")?.split_whitespace();
+            let name = w.next()?.to_string();
+            Some((name, w.next()?.parse::<f64>().ok()?))
+        })
+        .with_context(|| format!("peak printed no int16 figure: {stdout:?}"))?;
+    let mapped = gguf_format::MappedGguf::open(model)?;
+    let macs_per_token: u64 = mapped
+        .parse()?
+        .tensors()
+        .iter()
+        .filter(|t| t.name().starts_with("blk.") && t.dims().len() == 2)
+        .map(|t| t.n_elements())
+        .sum();
+    Ok(LinearPeak {
+        macs_per_token,
+        achieved: tokens_per_s * macs_per_token as f64 / 1e9,
+        peak,
+        instruction,
+    })
 }
 
 pub(crate) fn cpu_name() -> String {
@@ -482,6 +564,20 @@ impl Report {
                 opts.threads,
                 n / one,
                 yes(n / one >= 1.8)
+            );
+        }
+        if let Some(lp) = &self.linear {
+            let share = lp.achieved / lp.peak;
+            let _ = writeln!(
+                s,
+                "| linear layers on docs256 in-process ({:.1} M multiply-adds a token), against the int16 peak (`peak --threads {}`: {}) | | {:.1} of {:.1} GMAC/s | {:.0}% | >= 60% | {} |",
+                lp.macs_per_token as f64 / 1e6,
+                opts.threads,
+                lp.instruction,
+                lp.achieved,
+                lp.peak,
+                100.0 * share,
+                yes(share >= 0.6)
             );
         }
         let mut head = String::new();

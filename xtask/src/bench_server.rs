@@ -367,23 +367,7 @@ fn median(v: &[f64]) -> f64 {
 /// Milliseconds to read, once, every tensor a pass reads whole, at the read bandwidth
 /// measured now with `threads` threads.
 fn weight_read_floor_ms(root: &Path, model: &Path, threads: usize) -> Result<(f64, f64, f64)> {
-    crate::cargo(
-        &[
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "embed-benches",
-            "--bin",
-            "read-bandwidth",
-        ],
-        &[],
-    )?;
-    let out = Command::new(root.join("target/release/read-bandwidth"))
-        .args(["--threads", &threads.to_string()])
-        .output()
-        .context("cannot run read-bandwidth")?;
-    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = crate::bench::run_bench_binary(root, "read-bandwidth", threads)?;
     let gbs: f64 = line
         .split_whitespace()
         .nth(1)

@@ -53,7 +53,9 @@ commands:
   bench [--runs N] [--threads N] [--quick] [--kernels] [--server] [--python]
         Ours against llama.cpp (built from the llama-cpp-python source package when not
         cached) on the Q8_0 model: a short text (wall, peak RSS), docs256 (tokens/s at
-        llama.cpp's best batch setting), one 2048-token text, 1 vs N threads. Medians
+        llama.cpp's best batch setting), one 2048-token text, 1 vs N threads, and the
+        layers' multiply-adds per second on docs256 against the CPU's int16 peak
+        (embed-benches' `peak` binary). Medians
         of N runs (default 5), alternating; writes docs/performance.md. --quick skips
         the search over llama.cpp's batch settings (uses -c 256 -b 256 -ub 256).
         Then the kernel benches' headline (ggml-quant's matmul bench at 768x768, 128

@@ -10,6 +10,7 @@ pub mod kernels;
 mod kquants;
 mod legacy;
 pub mod matmul;
+pub mod peak;
 mod quant_type;
 mod rows;
 mod simd;

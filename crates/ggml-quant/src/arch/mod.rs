@@ -121,6 +121,19 @@ pub fn kernel_i8_name() -> &'static str {
     "scalar"
 }
 
+/// The register-only loop of the multiply instruction the path in force runs for
+/// `arith` ([`crate::peak`]); `None` where that is the portable kernel (and on aarch64,
+/// which has no loops yet).
+pub(crate) fn spin(arith: crate::peak::Arithmetic) -> Option<crate::peak::Spin> {
+    #[cfg(target_arch = "x86_64")]
+    return x86_64::spin(simd::path(), arith);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = arith;
+        None
+    }
+}
+
 /// Panics unless the panel and tokens hold what an int16 kernel call on blocks `ks`
 /// reads.
 #[cfg_attr(

@@ -16,6 +16,7 @@ use crate::arch::{Quantize, check_f32, check_i8, check_i16};
 use crate::gemm::{
     BLOCK_I8, BLOCK_I16, GROUP, KernelF32, KernelI8, KernelI16, MR, Panel, PanelF32, Tile, Tokens,
 };
+use crate::peak::{Arithmetic, Spin};
 use crate::simd::SimdPath;
 
 fn has_avx512() -> bool {
@@ -615,3 +616,163 @@ unsafe fn f32_256<const M: usize>(
         out
     }
 }
+
+/// The register-only loop of the instruction the path's kernel for `arith` multiplies
+/// with ([`crate::peak`]): the same choice as [`kernel_i16`], [`kernel_i8`] and
+/// [`kernel_f32`].
+pub(super) fn spin(path: SimdPath, arith: Arithmetic) -> Option<Spin> {
+    let s = |name, macs_per_round, run| {
+        Some(Spin {
+            name,
+            macs_per_round,
+            run,
+        })
+    };
+    // Twelve independent accumulators a round: enough to cover a latency of four or
+    // five cycles on two or three pipes.
+    match (arith, path) {
+        (Arithmetic::Int16, Avx512) if has_vnni() => s("avx512-vnni", 12 * 32, spin_dpwssd_512),
+        (Arithmetic::Int16, Avx512) if has_avx512() => s("avx512bw", 12 * 32, spin_maddwd_512),
+        (Arithmetic::Int16, Avx512 | Avx2) if has_avx2() => s("avx2", 6 * 16, spin_maddwd_256),
+        (Arithmetic::Int8, Avx512) if has_vnni() => s("avx512-vnni", 12 * 64, spin_dpbusd_512),
+        (Arithmetic::Int8, Avx512 | Avx2) if has_avx_vnni() => {
+            s("avx-vnni", 12 * 32, spin_dpbusd_256)
+        }
+        (Arithmetic::F32, Avx512) if has_avx512() => s("avx512", 12 * 16, spin_fma_512),
+        (Arithmetic::F32, Avx512 | Avx2) if has_avx2() => s("avx2", 12 * 8, spin_fma_256),
+        _ => None,
+    }
+}
+
+/// `rounds` rounds of the instructions `$body` (a string of them), on registers only;
+/// `$reg` are the registers they write or read.
+macro_rules! spin_fn {
+    ($name:ident, $features:literal, $init:literal, $body:literal, [$($reg:tt),*]) => {
+        fn $name(rounds: u64) {
+            assert!(
+                $features.split(',').all(|f| match f {
+                    "avx512f" => has_avx512(),
+                    "avx512vnni" => has_vnni(),
+                    "avxvnni" => has_avx_vnni(),
+                    _ => has_avx2(),
+                }),
+                "the CPU lacks {}",
+                $features
+            );
+            #[target_feature(enable = $features)]
+            unsafe fn spin(rounds: u64) {
+                // SAFETY: register-only instructions of the features enabled here, in a
+                // counted loop; no memory is touched and no stack is used.
+                unsafe {
+                    std::arch::asm!(
+                        $init,
+                        "2:",
+                        $body,
+                        "dec {n}",
+                        "jnz 2b",
+                        n = inout(reg) rounds.max(1) => _,
+                        $(out($reg) _,)*
+                        options(nomem, nostack)
+                    );
+                }
+            }
+            // SAFETY: the features were checked above.
+            unsafe { spin(rounds) }
+        }
+    };
+}
+
+spin_fn!(
+    spin_dpwssd_512,
+    "avx512f,avx512bw,avx512vnni",
+    "vpxord zmm12, zmm12, zmm12\nvpxord zmm13, zmm13, zmm13",
+    "vpdpwssd zmm0, zmm12, zmm13\nvpdpwssd zmm1, zmm12, zmm13\nvpdpwssd zmm2, zmm12, zmm13
+     vpdpwssd zmm3, zmm12, zmm13\nvpdpwssd zmm4, zmm12, zmm13\nvpdpwssd zmm5, zmm12, zmm13
+     vpdpwssd zmm6, zmm12, zmm13\nvpdpwssd zmm7, zmm12, zmm13\nvpdpwssd zmm8, zmm12, zmm13
+     vpdpwssd zmm9, zmm12, zmm13\nvpdpwssd zmm10, zmm12, zmm13\nvpdpwssd zmm11, zmm12, zmm13",
+    [
+        "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",
+        "zmm11", "zmm12", "zmm13"
+    ]
+);
+
+spin_fn!(
+    spin_maddwd_512,
+    "avx512f,avx512bw",
+    "vpxord zmm24, zmm24, zmm24\nvpxord zmm25, zmm25, zmm25",
+    "vpmaddwd zmm12, zmm24, zmm25\nvpaddd zmm0, zmm0, zmm12\nvpmaddwd zmm13, zmm24, zmm25\nvpaddd zmm1, zmm1, zmm13
+     vpmaddwd zmm14, zmm24, zmm25\nvpaddd zmm2, zmm2, zmm14\nvpmaddwd zmm15, zmm24, zmm25\nvpaddd zmm3, zmm3, zmm15
+     vpmaddwd zmm16, zmm24, zmm25\nvpaddd zmm4, zmm4, zmm16\nvpmaddwd zmm17, zmm24, zmm25\nvpaddd zmm5, zmm5, zmm17
+     vpmaddwd zmm18, zmm24, zmm25\nvpaddd zmm6, zmm6, zmm18\nvpmaddwd zmm19, zmm24, zmm25\nvpaddd zmm7, zmm7, zmm19
+     vpmaddwd zmm20, zmm24, zmm25\nvpaddd zmm8, zmm8, zmm20\nvpmaddwd zmm21, zmm24, zmm25\nvpaddd zmm9, zmm9, zmm21
+     vpmaddwd zmm22, zmm24, zmm25\nvpaddd zmm10, zmm10, zmm22\nvpmaddwd zmm23, zmm24, zmm25\nvpaddd zmm11, zmm11, zmm23",
+    ["zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11",
+     "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23",
+     "zmm24", "zmm25"]
+);
+
+// AVX2 has 16 registers: six accumulators, six products, two operands.
+spin_fn!(
+    spin_maddwd_256,
+    "avx2,fma",
+    "vpxor ymm12, ymm12, ymm12\nvpxor ymm13, ymm13, ymm13",
+    "vpmaddwd ymm6, ymm12, ymm13\nvpaddd ymm0, ymm0, ymm6\nvpmaddwd ymm7, ymm12, ymm13\nvpaddd ymm1, ymm1, ymm7
+     vpmaddwd ymm8, ymm12, ymm13\nvpaddd ymm2, ymm2, ymm8\nvpmaddwd ymm9, ymm12, ymm13\nvpaddd ymm3, ymm3, ymm9
+     vpmaddwd ymm10, ymm12, ymm13\nvpaddd ymm4, ymm4, ymm10\nvpmaddwd ymm11, ymm12, ymm13\nvpaddd ymm5, ymm5, ymm11",
+    ["ymm0", "ymm1", "ymm2", "ymm3", "ymm4", "ymm5", "ymm6", "ymm7", "ymm8", "ymm9", "ymm10", "ymm11", "ymm12", "ymm13"]
+);
+
+spin_fn!(
+    spin_dpbusd_512,
+    "avx512f,avx512bw,avx512vnni",
+    "vpxord zmm12, zmm12, zmm12\nvpxord zmm13, zmm13, zmm13",
+    "vpdpbusd zmm0, zmm12, zmm13\nvpdpbusd zmm1, zmm12, zmm13\nvpdpbusd zmm2, zmm12, zmm13
+     vpdpbusd zmm3, zmm12, zmm13\nvpdpbusd zmm4, zmm12, zmm13\nvpdpbusd zmm5, zmm12, zmm13
+     vpdpbusd zmm6, zmm12, zmm13\nvpdpbusd zmm7, zmm12, zmm13\nvpdpbusd zmm8, zmm12, zmm13
+     vpdpbusd zmm9, zmm12, zmm13\nvpdpbusd zmm10, zmm12, zmm13\nvpdpbusd zmm11, zmm12, zmm13",
+    [
+        "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",
+        "zmm11", "zmm12", "zmm13"
+    ]
+);
+
+// The VEX encoding, as the AVX-VNNI kernel's intrinsic compiles to.
+spin_fn!(
+    spin_dpbusd_256,
+    "avx2,fma,avxvnni",
+    "vpxor ymm12, ymm12, ymm12\nvpxor ymm13, ymm13, ymm13",
+    "{{vex}} vpdpbusd ymm0, ymm12, ymm13\n{{vex}} vpdpbusd ymm1, ymm12, ymm13\n{{vex}} vpdpbusd ymm2, ymm12, ymm13
+     {{vex}} vpdpbusd ymm3, ymm12, ymm13\n{{vex}} vpdpbusd ymm4, ymm12, ymm13\n{{vex}} vpdpbusd ymm5, ymm12, ymm13
+     {{vex}} vpdpbusd ymm6, ymm12, ymm13\n{{vex}} vpdpbusd ymm7, ymm12, ymm13\n{{vex}} vpdpbusd ymm8, ymm12, ymm13
+     {{vex}} vpdpbusd ymm9, ymm12, ymm13\n{{vex}} vpdpbusd ymm10, ymm12, ymm13\n{{vex}} vpdpbusd ymm11, ymm12, ymm13",
+    ["ymm0", "ymm1", "ymm2", "ymm3", "ymm4", "ymm5", "ymm6", "ymm7", "ymm8", "ymm9", "ymm10", "ymm11", "ymm12", "ymm13"]
+);
+
+// Every register starts at zero: no denormal ever reaches the multiplier.
+spin_fn!(
+    spin_fma_512,
+    "avx512f",
+    "vpxord zmm0, zmm0, zmm0\nvpxord zmm1, zmm1, zmm1\nvpxord zmm2, zmm2, zmm2\nvpxord zmm3, zmm3, zmm3
+     vpxord zmm4, zmm4, zmm4\nvpxord zmm5, zmm5, zmm5\nvpxord zmm6, zmm6, zmm6\nvpxord zmm7, zmm7, zmm7
+     vpxord zmm8, zmm8, zmm8\nvpxord zmm9, zmm9, zmm9\nvpxord zmm10, zmm10, zmm10\nvpxord zmm11, zmm11, zmm11
+     vpxord zmm12, zmm12, zmm12\nvpxord zmm13, zmm13, zmm13",
+    "vfmadd231ps zmm0, zmm12, zmm13\nvfmadd231ps zmm1, zmm12, zmm13\nvfmadd231ps zmm2, zmm12, zmm13
+     vfmadd231ps zmm3, zmm12, zmm13\nvfmadd231ps zmm4, zmm12, zmm13\nvfmadd231ps zmm5, zmm12, zmm13
+     vfmadd231ps zmm6, zmm12, zmm13\nvfmadd231ps zmm7, zmm12, zmm13\nvfmadd231ps zmm8, zmm12, zmm13
+     vfmadd231ps zmm9, zmm12, zmm13\nvfmadd231ps zmm10, zmm12, zmm13\nvfmadd231ps zmm11, zmm12, zmm13",
+    ["zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13"]
+);
+
+spin_fn!(
+    spin_fma_256,
+    "avx2,fma",
+    "vpxor ymm0, ymm0, ymm0\nvpxor ymm1, ymm1, ymm1\nvpxor ymm2, ymm2, ymm2\nvpxor ymm3, ymm3, ymm3
+     vpxor ymm4, ymm4, ymm4\nvpxor ymm5, ymm5, ymm5\nvpxor ymm6, ymm6, ymm6\nvpxor ymm7, ymm7, ymm7
+     vpxor ymm8, ymm8, ymm8\nvpxor ymm9, ymm9, ymm9\nvpxor ymm10, ymm10, ymm10\nvpxor ymm11, ymm11, ymm11
+     vpxor ymm12, ymm12, ymm12\nvpxor ymm13, ymm13, ymm13",
+    "vfmadd231ps ymm0, ymm12, ymm13\nvfmadd231ps ymm1, ymm12, ymm13\nvfmadd231ps ymm2, ymm12, ymm13
+     vfmadd231ps ymm3, ymm12, ymm13\nvfmadd231ps ymm4, ymm12, ymm13\nvfmadd231ps ymm5, ymm12, ymm13
+     vfmadd231ps ymm6, ymm12, ymm13\nvfmadd231ps ymm7, ymm12, ymm13\nvfmadd231ps ymm8, ymm12, ymm13
+     vfmadd231ps ymm9, ymm12, ymm13\nvfmadd231ps ymm10, ymm12, ymm13\nvfmadd231ps ymm11, ymm12, ymm13",
+    ["ymm0", "ymm1", "ymm2", "ymm3", "ymm4", "ymm5", "ymm6", "ymm7", "ymm8", "ymm9", "ymm10", "ymm11", "ymm12", "ymm13"]
+);
