@@ -17,7 +17,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -25,11 +26,14 @@ use crate::model_paths;
 
 /// This command's lines in `cargo xtask --help`.
 pub(crate) const USAGE: &str = "\
-  fuzz [--seconds N] [--target NAME] [--jobs N] [--rss-limit-mb N] [--timeout N]
+  fuzz [--seconds N | --cpu-seconds N] [--target NAME] [--jobs N] [--rss-limit-mb N]
+       [--timeout N]
         Build the fuzz targets (crates/*/fuzz, stable toolchain, no cargo-fuzz needed)
         and run each for N seconds (default 60), N targets at a time (--jobs, default
         2), from its seeds (crates/*/fuzz/seeds/NAME) and the corpus kept in
-        target/fuzz/corpus/NAME. Each input may use --rss-limit-mb (default 512) and
+        target/fuzz/corpus/NAME. --cpu-seconds N runs each until its process has used
+        N seconds of CPU time instead (a campaign on a shared machine), then stops it
+        with SIGINT. Each input may use --rss-limit-mb (default 512) and
         --timeout seconds (default 10). A crash, hang or memory blow-up fails the
         command and names the input saved in target/fuzz/artifacts/NAME/. Logs go to
         target/fuzz/logs/NAME.log. spm_encode needs the cached model's GGUF.
@@ -92,6 +96,8 @@ const RUSTFLAGS: &str = "-Cpasses=sancov-module \
 /// The options of one run.
 struct Options {
     seconds: u64,
+    /// Stop each target at this much CPU time instead of after `seconds`.
+    cpu_seconds: Option<u64>,
     only: Option<String>,
     jobs: usize,
     rss_limit_mb: u64,
@@ -101,6 +107,7 @@ struct Options {
 fn parse_args(args: &[String]) -> Result<Options> {
     let mut o = Options {
         seconds: 60,
+        cpu_seconds: None,
         only: None,
         jobs: 2,
         rss_limit_mb: 512,
@@ -118,6 +125,7 @@ fn parse_args(args: &[String]) -> Result<Options> {
         };
         match a.as_str() {
             "--seconds" => o.seconds = number(value()?)?,
+            "--cpu-seconds" => o.cpu_seconds = Some(number(value()?)?),
             "--target" => o.only = Some(value()?.clone()),
             "--jobs" => o.jobs = number(value()?)?.max(1) as usize,
             "--rss-limit-mb" => o.rss_limit_mb = number(value()?)?,
@@ -162,8 +170,8 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
                 None => continue,
             }
         }
-        for (t, child) in running {
-            if let Err(e) = finish(t, child, &fuzz_dir, &bin_dir) {
+        for (t, end) in wait_all(running, opts.cpu_seconds)? {
+            if let Err(e) = report(t, end, &fuzz_dir, &bin_dir) {
                 eprintln!("fuzz: {e:#}");
                 failures.push(t.name);
             }
@@ -239,7 +247,13 @@ fn start(
         .join(t.name);
     let mut prefix = artifacts.into_os_string();
     prefix.push("/");
-    cmd.arg(format!("-max_total_time={}", opts.seconds))
+    // Under a CPU budget the run has no time limit: `wait_all` stops it.
+    let max_total_time = if opts.cpu_seconds.is_some() {
+        0
+    } else {
+        opts.seconds
+    };
+    cmd.arg(format!("-max_total_time={max_total_time}"))
         .arg(format!("-rss_limit_mb={}", opts.rss_limit_mb))
         .arg(format!("-timeout={}", opts.timeout))
         .arg(format!("-max_len={}", t.max_len))
@@ -253,15 +267,17 @@ fn start(
     if seeds.is_dir() {
         cmd.arg(&seeds);
     }
+    if t.name == "gguf_parse" {
+        cmd.arg(gguf_heads(root, fuzz_dir)?);
+    }
     let log = logs.join(format!("{}.log", t.name));
     let file =
         fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-    eprintln!(
-        "fuzz: {} for {} s (log: {})",
-        t.name,
-        opts.seconds,
-        log.display()
-    );
+    let budget = match opts.cpu_seconds {
+        Some(cpu) => format!("{cpu} s of CPU time"),
+        None => format!("{} s", opts.seconds),
+    };
+    eprintln!("fuzz: {} for {budget} (log: {})", t.name, log.display());
     let child = cmd
         .stdout(Stdio::from(file.try_clone()?))
         .stderr(Stdio::from(file))
@@ -270,9 +286,101 @@ fn start(
     Ok(Some(child))
 }
 
-/// Waits for target `t`; a failure names the input libFuzzer saved.
-fn finish(t: &Target, mut child: Child, fuzz_dir: &Path, bin_dir: &Path) -> Result<()> {
-    let status = child.wait()?;
+/// More seeds for `gguf_parse`, in `target/fuzz/seeds-extra/gguf_parse`: the first 64 KB
+/// (the fuzzer's largest input) of the cached Q8_0 model, when there is one, and of
+/// `testdata/quant-vectors.gguf`: real headers, metadata and tensor tables.
+fn gguf_heads(root: &Path, fuzz_dir: &Path) -> Result<PathBuf> {
+    let dir = fuzz_dir.join("seeds-extra/gguf_parse");
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let sources = [
+        ("q8_0-head.gguf", model_paths::gguf("q8_0")),
+        (
+            "quant-vectors-head.gguf",
+            root.join("testdata/quant-vectors.gguf"),
+        ),
+    ];
+    for (name, src) in sources {
+        let Ok(file) = fs::File::open(&src) else {
+            continue;
+        };
+        let mut head = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, 1 << 16), &mut head)
+            .with_context(|| format!("cannot read {}", src.display()))?;
+        fs::write(dir.join(name), head)?;
+    }
+    Ok(dir)
+}
+
+/// libFuzzer's exit code after a SIGINT, its figures printed.
+const INTERRUPTED: i32 = 72;
+
+/// How a target's run ended: its status, and whether [`wait_all`] stopped it.
+struct End {
+    status: ExitStatus,
+    stopped: bool,
+}
+
+/// Waits for every running target. With a CPU budget, each is sent SIGINT once its
+/// process has used that much CPU time (polled every second).
+fn wait_all(
+    mut running: Vec<(&'static Target, Child)>,
+    cpu_budget: Option<u64>,
+) -> Result<Vec<(&'static Target, End)>> {
+    let ticks = clock_ticks()?;
+    let mut done = Vec::new();
+    let mut interrupted = Vec::new();
+    while !running.is_empty() {
+        let mut still = Vec::new();
+        for (t, mut child) in running {
+            if let Some(status) = child.try_wait()? {
+                let stopped = interrupted.contains(&child.id());
+                done.push((t, End { status, stopped }));
+                continue;
+            }
+            if let Some(budget) = cpu_budget
+                && !interrupted.contains(&child.id())
+                && cpu_seconds(child.id(), ticks).is_some_and(|s| s >= budget as f64)
+            {
+                Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()
+                    .context("cannot run kill")?;
+                interrupted.push(child.id());
+            }
+            still.push((t, child));
+        }
+        running = still;
+        if !running.is_empty() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    Ok(done)
+}
+
+/// Clock ticks per second, the unit of `/proc/<pid>/stat`'s CPU times.
+fn clock_ticks() -> Result<f64> {
+    let out = Command::new("getconf").arg("CLK_TCK").output()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("getconf CLK_TCK printed no number")
+}
+
+/// User plus system CPU seconds of process `pid` so far (`None` once it is gone).
+fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is the first, utime
+    // and stime the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / ticks)
+}
+
+/// Reports how target `t` ended; a failure names the input libFuzzer saved.
+fn report(t: &Target, end: End, fuzz_dir: &Path, bin_dir: &Path) -> Result<()> {
+    let status = end.status;
     let log_path = fuzz_dir.join("logs").join(format!("{}.log", t.name));
     let log = fs::read_to_string(&log_path).unwrap_or_default();
     let figures = log
@@ -281,7 +389,7 @@ fn finish(t: &Target, mut child: Child, fuzz_dir: &Path, bin_dir: &Path) -> Resu
         .find(|l| l.contains(" DONE ") || l.contains(" cov: "))
         .unwrap_or("no figures")
         .to_string();
-    if status.success() {
+    if status.success() || (end.stopped && status.code() == Some(INTERRUPTED)) {
         eprintln!("fuzz: {} ok: {figures}", t.name);
         return Ok(());
     }
