@@ -473,16 +473,25 @@ fn linear_against_peak(
     threads: usize,
     tokens_per_s: f64,
 ) -> Result<LinearPeak> {
-    let stdout = run_bench_binary(root, "peak", threads)?;
-    // `peak: int16 <instruction> <GMAC/s> GMAC/s (<N> threads)`
-    let (instruction, peak) = stdout
-        .lines()
-        .find_map(|l| {
-            let mut w = l.strip_prefix("peak: int16 ")?.split_whitespace();
-            let name = w.next()?.to_string();
-            Some((name, w.next()?.parse::<f64>().ok()?))
-        })
-        .with_context(|| format!("peak printed no int16 figure: {stdout:?}"))?;
+    // Another tenant of the machine can only lower a register-only rate: the best of
+    // three runs is the CPU's.
+    let mut best: Option<(String, f64)> = None;
+    for _ in 0..3 {
+        let stdout = run_bench_binary(root, "peak", threads)?;
+        // `peak: int16 <instruction> <GMAC/s> GMAC/s (<N> threads)`
+        let run = stdout
+            .lines()
+            .find_map(|l| {
+                let mut w = l.strip_prefix("peak: int16 ")?.split_whitespace();
+                let name = w.next()?.to_string();
+                Some((name, w.next()?.parse::<f64>().ok()?))
+            })
+            .with_context(|| format!("peak printed no int16 figure: {stdout:?}"))?;
+        if best.as_ref().is_none_or(|(_, b)| run.1 > *b) {
+            best = Some(run);
+        }
+    }
+    let (instruction, peak) = best.context("peak did not run")?;
     let mapped = gguf_format::MappedGguf::open(model)?;
     let macs_per_token: u64 = mapped
         .parse()?
