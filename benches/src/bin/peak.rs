@@ -7,6 +7,7 @@
 //! `peak: int16 avx512-vnni 212.40 GMAC/s (2 threads)`, the threads' rates added. An
 //! arithmetic whose kernel is the portable one on this CPU prints `none`.
 
+use std::io::Write;
 use std::sync::Barrier;
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ fn main() {
         }
     }
     let duration = Duration::from_millis(millis);
+    let mut out = std::io::stdout().lock();
     for arith in Arithmetic::ALL {
         // All threads start together, so each core runs one loop for the whole time.
         let start = Barrier::new(threads);
@@ -46,17 +48,21 @@ fn main() {
                 .map(|w| w.join().ok().flatten())
                 .collect()
         });
-        match peaks.first().copied().flatten() {
+        let line = match peaks.first().copied().flatten() {
             Some(first) => {
                 let total: f64 = peaks.iter().flatten().map(|p| p.macs_per_second).sum();
-                println!(
+                format!(
                     "peak: {} {} {:.2} GMAC/s ({threads} threads)",
                     arith.name(),
                     first.instruction,
                     total / 1e9
-                );
+                )
             }
-            None => println!("peak: {} none ({threads} threads)", arith.name()),
+            None => format!("peak: {} none ({threads} threads)", arith.name()),
+        };
+        // A reader that stops reading (`| head -1`) ends the program, not a panic.
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return;
         }
     }
 }
