@@ -16,6 +16,7 @@
 //! the input running at the pause is reported as a hang on `SIGCONT`.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -161,11 +162,12 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
         build(root, krate, &fuzz_dir, &host)?;
     }
     let bin_dir = fuzz_dir.join("target").join(&host).join("release");
+    let tmp = scratch_dir(&fuzz_dir)?;
     let mut failures = Vec::new();
     for batch in targets.chunks(opts.jobs) {
         let mut running = Vec::new();
         for t in batch {
-            match start(root, t, &bin_dir, &fuzz_dir, &opts)? {
+            match start(root, t, &bin_dir, &fuzz_dir, &tmp, &opts)? {
                 Some(child) => running.push((*t, child)),
                 None => continue,
             }
@@ -177,10 +179,28 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
             }
         }
     }
+    let _ = fs::remove_dir_all(&tmp);
     if !failures.is_empty() {
         bail!("fuzz: {} failed", failures.join(", "));
     }
     Ok(())
+}
+
+/// Where the targets that write files (the converter's release, the CLI's input file)
+/// write them, once per input: in memory (`/dev/shm`) where the system has it, since on
+/// a disk the converter waited on its writes for half its time and the CLI's target ran
+/// eight times slower; else under `target/fuzz/tmp`. One directory per run of this
+/// command, removed at its end.
+fn scratch_dir(fuzz_dir: &Path) -> Result<PathBuf> {
+    let shm = Path::new("/dev/shm");
+    let parent = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        fuzz_dir.join("tmp")
+    };
+    let dir = parent.join(format!("embeddinggemma-fuzz-{}", std::process::id()));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// The host's target triple: targets are built for it explicitly so the coverage flags
@@ -220,6 +240,7 @@ fn start(
     t: &Target,
     bin_dir: &Path,
     fuzz_dir: &Path,
+    tmp: &Path,
     opts: &Options,
 ) -> Result<Option<Child>> {
     let corpus = fuzz_dir.join("corpus").join(t.name);
@@ -228,11 +249,8 @@ fn start(
     for d in [&corpus, &artifacts, &logs] {
         fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
-    // Targets that write files (the converter's) do it here, not in the system's /tmp.
-    let tmp = fuzz_dir.join("tmp");
-    fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut cmd = Command::new(bin_dir.join(t.name));
-    cmd.env("TMPDIR", &tmp);
+    cmd.env("TMPDIR", tmp);
     if t.name == "spm_encode" {
         let model = model_paths::gguf("q8_0");
         if model_paths::require(model.clone(), "fuzz target spm_encode").is_none() {
@@ -304,7 +322,8 @@ fn gguf_heads(root: &Path, fuzz_dir: &Path) -> Result<PathBuf> {
             continue;
         };
         let mut head = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(file, 1 << 16), &mut head)
+        file.take(1 << 16)
+            .read_to_end(&mut head)
             .with_context(|| format!("cannot read {}", src.display()))?;
         fs::write(dir.join(name), head)?;
     }
