@@ -337,12 +337,12 @@ pub fn bench(opts: &Options) -> Result<()> {
         one.push(n as f64 / secs);
     }
     report.threads = Some((median(one), median(ot)));
-    report.linear = Some(linear_against_peak(
-        &root,
-        &model,
-        opts.threads,
-        report.docs.as_ref().map_or(0.0, |d| d.ours_tps_embed),
-    )?);
+    let docs_tps = report
+        .docs
+        .as_ref()
+        .context("docs256 did not run")?
+        .ours_tps_embed;
+    report.linear = Some(linear_against_peak(&root, &model, opts.threads, docs_tps)?);
 
     // 4. One 2048-token text.
     eprintln!("bench: one 2048-token text ({runs} runs each)");
