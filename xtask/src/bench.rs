@@ -28,6 +28,8 @@ pub struct Options {
     pub server_only: bool,
     /// Run only the Python package and Ray bench (its section of `docs/scale-out.md`).
     pub python_only: bool,
+    /// Run only the peers' bench (torch, ONNX Runtime; its section of the doc).
+    pub peers_only: bool,
 }
 
 /// The kernel benches' headline: `ggml-quant`'s criterion matmul bench at one model
@@ -107,15 +109,15 @@ fn criterion_throughputs(stdout: &str) -> Vec<(String, f64)> {
 }
 
 /// One process run: wall seconds, peak RSS, stderr.
-struct Run {
-    wall: f64,
-    rss_mib: Option<f64>,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) wall: f64,
+    pub(crate) rss_mib: Option<f64>,
+    pub(crate) stderr: String,
 }
 
 /// Runs `program args` with stdout discarded, under `/usr/bin/time` when present (for
 /// the peak RSS).
-fn measure(program: &Path, args: &[String]) -> Result<Run> {
+pub(crate) fn measure(program: &Path, args: &[String]) -> Result<Run> {
     let time = Path::new("/usr/bin/time");
     let rss_file = std::env::temp_dir().join(format!("xtask-bench-rss-{}", std::process::id()));
     let mut cmd = if time.exists() {
@@ -153,12 +155,12 @@ fn measure(program: &Path, args: &[String]) -> Result<Run> {
     })
 }
 
-fn tail(s: &str, n: usize) -> String {
+pub(crate) fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     match v.len() {
         0 => f64::NAN,
@@ -168,7 +170,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Our `--timings` line: (texts, tokens, seconds).
-fn our_timings(stderr: &str) -> Result<(usize, usize, f64)> {
+pub(crate) fn our_timings(stderr: &str) -> Result<(usize, usize, f64)> {
     let line = stderr
         .lines()
         .find(|l| l.starts_with("embedded "))
@@ -219,6 +221,9 @@ pub fn bench(opts: &Options) -> Result<()> {
     }
     if opts.python_only {
         return python(opts);
+    }
+    if opts.peers_only {
+        return peers(opts);
     }
     let crate::SideBySide { root, llama, embed } = crate::side_by_side()?;
     let model = model_paths::cache_dir().join("embeddinggemma-300m-q8_0.gguf");
@@ -368,8 +373,15 @@ pub fn bench(opts: &Options) -> Result<()> {
     print!("{md}");
     crate::write_generated(&opts.out, "bench", &md)?;
     kernels(&opts.out)?;
+    peers(opts)?;
     server(opts)?;
     python(opts)
+}
+
+/// The peers' bench (llama.cpp, torch, ONNX Runtime on docs256 and a mixed corpus), in
+/// its own section of `opts.out`; at most 3 runs (a Python run is minutes).
+fn peers(opts: &Options) -> Result<()> {
+    crate::bench_peers::bench_peers(opts.runs.clamp(1, 3), opts.threads, &opts.out)
 }
 
 /// The Python package and Ray bench, written to `docs/scale-out.md` beside `opts.out`.

@@ -11,6 +11,7 @@ mod aarch64;
 mod apt;
 mod arrows;
 mod bench;
+mod bench_peers;
 mod bench_python;
 mod bench_server;
 mod download;
@@ -50,7 +51,7 @@ commands:
   demo
         The main job: fetch the model when needed, embed a few example texts and
         print their cosine similarity matrix.
-  bench [--runs N] [--threads N] [--quick] [--kernels] [--server] [--python]
+  bench [--runs N] [--threads N] [--quick] [--kernels] [--peers] [--server] [--python]
         Ours against llama.cpp (built from the llama-cpp-python source package when not
         cached) on the Q8_0 model: a short text (wall, peak RSS), docs256 (tokens/s at
         llama.cpp's best batch setting), one 2048-token text, 1 vs N threads, and the
@@ -60,6 +61,10 @@ commands:
         the search over llama.cpp's batch settings (uses -c 256 -b 256 -ub 256).
         Then the kernel benches' headline (ggml-quant's matmul bench at 768x768, 128
         tokens, every path) in its own section; --kernels runs only that.
+        Then the peers: ours, llama.cpp, sentence-transformers on torch and ONNX
+        Runtime (f32, int8) on docs256 and a mixed-length corpus, with each one's
+        cosines to sentence-transformers, in a venv the xtask makes (at most 3
+        runs); --peers runs only that.
         Then `embed serve` against llama-server (throughput with 16 clients, idle and
         under-load query latency, peak RSS; at most 3 runs) into docs/server.md;
         --server runs only that. Then the Python package's docs256 rate against the
@@ -122,6 +127,7 @@ fn main() -> Result<()> {
                 kernels_only: false,
                 server_only: false,
                 python_only: false,
+                peers_only: false,
             };
             let mut it = args[1..].iter();
             while let Some(a) = it.next() {
@@ -137,6 +143,7 @@ fn main() -> Result<()> {
                     "--kernels" => opts.kernels_only = true,
                     "--server" => opts.server_only = true,
                     "--python" => opts.python_only = true,
+                    "--peers" => opts.peers_only = true,
                     other => bail!("bench: unknown option {other}\n\n{USAGE}"),
                 }
             }

@@ -5,7 +5,8 @@
 //!    `bindings/python/tests/requirements.txt` (and `requirements-scale.txt`, for the Ray
 //!    and Spark tests). It is kept while its stamp (the Python version and those files)
 //!    matches, and made again when it does not.
-//! 2. ruff: `ruff check` and `ruff format --check` over `bindings/python`.
+//! 2. ruff: `ruff check` and `ruff format --check` over `bindings/python` and
+//!    `xtask/peers`.
 //! 3. The wheel: `maturin build --release` into `target/wheels/python-test`, then a plain
 //!    `pip install` of it, as a user installs it.
 //! 4. The `embed` binary the tests compare vectors with: the one `cargo test --workspace`
@@ -47,11 +48,15 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
     let package = root.join("bindings/python");
     let venv = Venv::ensure(root, &package.join("tests"))?;
     step("ruff", started, || {
-        run(venv.tool("ruff").args(["check", "."]).current_dir(&package))?;
-        run(venv
-            .tool("ruff")
-            .args(["format", "--check", "."])
-            .current_dir(&package))
+        // The package, and the bench's Python peers (`xtask/peers`, same rules).
+        for dir in [package.clone(), root.join("xtask/peers")] {
+            run(venv.tool("ruff").args(["check", "."]).current_dir(&dir))?;
+            run(venv
+                .tool("ruff")
+                .args(["format", "--check", "."])
+                .current_dir(&dir))?;
+        }
+        Ok(())
     })?;
     let wheel = step("wheel", started, || build_wheel(root, &venv))?;
     step("install", started, || {
@@ -67,6 +72,14 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
         crate::cargo(&["test", "--workspace", "--no-run", "--quiet"], &[])
     })?;
     step("pytest", started, || pytest(root, &venv, args))
+}
+
+/// The interpreter of the peers' venv (`target/tmp/peers-venv`, from
+/// `xtask/peers/requirements.txt`: torch, sentence-transformers, ONNX Runtime).
+pub(crate) fn peers_python(root: &Path) -> Result<PathBuf> {
+    let requirements = root.join("xtask/peers/requirements.txt");
+    let venv = Venv::ensure_at(&root.join("target/tmp/peers-venv"), &[], &[requirements])?;
+    Ok(venv.dir.join("bin/python"))
 }
 
 /// The interpreter of the test venv with the package's wheel freshly built and
@@ -106,22 +119,32 @@ struct Venv {
 }
 
 impl Venv {
-    /// The venv at `target/tmp/python-venv` with the requirements in `tests`: reused when
-    /// its stamp matches, else made anew.
+    /// The venv at `target/tmp/python-venv` with maturin and the requirements in `tests`.
     fn ensure(root: &Path, tests: &Path) -> Result<Venv> {
-        let dir = root.join("target/tmp/python-venv");
         let requirements: Vec<PathBuf> = ["requirements.txt", "requirements-scale.txt"]
             .iter()
             .map(|f| tests.join(f))
             .filter(|p| p.is_file())
             .collect();
-        let stamp = stamp(&requirements)?;
+        Venv::ensure_at(
+            &root.join("target/tmp/python-venv"),
+            &[MATURIN],
+            &requirements,
+        )
+    }
+
+    /// The venv at `dir` with `packages` and the `requirements` files installed: reused
+    /// when its stamp matches, else made anew.
+    fn ensure_at(dir: &Path, packages: &[&str], requirements: &[PathBuf]) -> Result<Venv> {
+        let stamp = stamp(packages, requirements)?;
         let stamp_file = dir.join("xtask-requirements.sha256");
-        let venv = Venv { dir };
+        let venv = Venv {
+            dir: dir.to_path_buf(),
+        };
         if std::fs::read_to_string(&stamp_file).is_ok_and(|s| s.trim() == stamp) {
             return Ok(venv);
         }
-        eprintln!("python-test: making the venv {}", venv.dir.display());
+        eprintln!("python: making the venv {}", venv.dir.display());
         if venv.dir.exists() {
             std::fs::remove_dir_all(&venv.dir)
                 .with_context(|| format!("cannot remove {}", venv.dir.display()))?;
@@ -129,8 +152,8 @@ impl Venv {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv.dir))
             .context("python3 -m venv failed (Debian: `apt-get install python3-venv`)")?;
         let mut pip = venv.python();
-        pip.args(["-m", "pip", "install", "--quiet", MATURIN]);
-        for r in &requirements {
+        pip.args(["-m", "pip", "install", "--quiet"]).args(packages);
+        for r in requirements {
             pip.arg("-r").arg(r);
         }
         run(&mut pip).context("pip install failed (is the package index reachable?)")?;
@@ -148,16 +171,18 @@ impl Venv {
     }
 }
 
-/// The sha256 of what the venv is made from: python3's version, the maturin pin and
+/// The sha256 of what the venv is made from: python3's version, the packages named and
 /// each requirements file's name and contents.
-fn stamp(requirements: &[PathBuf]) -> Result<String> {
+fn stamp(packages: &[&str], requirements: &[PathBuf]) -> Result<String> {
     let version = Command::new("python3")
         .arg("--version")
         .output()
         .context("python3 is not installed")?;
     let mut h = Sha256::new();
     h.update(&version.stdout);
-    h.update(MATURIN);
+    for p in packages {
+        h.update(p);
+    }
     for r in requirements {
         h.update(r.file_name().unwrap_or_default().as_encoded_bytes());
         h.update(std::fs::read(r).with_context(|| format!("cannot read {}", r.display()))?);
