@@ -27,12 +27,11 @@
 //! Every output element is computed from its own row and column alone, in a fixed
 //! order, so results do not depend on the batch, the tile sizes or the thread count.
 
-use crate::blocks::QK8_0;
 use crate::error::{Error, ErrorKind};
 use crate::gemm::activations::ActQuant;
-use crate::gemm::pack::{IntPacking, Lane, PackedF32, PackedI8, PackedI16};
+use crate::gemm::pack::{IntPacking, PackedF32, PackedI8, PackedI16};
 use crate::gemm::schedule::{PACK_WHOLE_FROM, gemm_f32, gemm_int, gemm_int_unpacked};
-use crate::gemm::unpack::unpack_row;
+use crate::gemm::unpack::WeightRows;
 use crate::simd::on_pool;
 use crate::{QuantType, dequantize_row};
 
@@ -81,6 +80,11 @@ impl<'a> Matrix<'a> {
     /// Values per row.
     pub fn cols(&self) -> usize {
         self.cols
+    }
+
+    /// Its rows as the packers read them.
+    fn rows_src(&self) -> WeightRows<'a> {
+        WeightRows::new(self.quant, self.data, self.rows)
     }
 
     fn row(&self, r: usize) -> &'a [u8] {
@@ -143,11 +147,11 @@ fn product(w: &Matrix<'_>, x: &[f32], y: &mut [f32], act: Activations) -> Result
         let (rows, cols) = (w.rows, w.cols);
         match plan(w.quant, act) {
             Plan::I8(s) => {
-                gemm_int_unpacked::<PackedI8>(rows, cols, s, unpacker(w), x, y);
+                gemm_int_unpacked::<PackedI8>(rows, cols, s, w.rows_src(), x, y);
                 return Ok(());
             }
             Plan::I16(s) => {
-                gemm_int_unpacked::<PackedI16>(rows, cols, s, unpacker(w), x, y);
+                gemm_int_unpacked::<PackedI16>(rows, cols, s, w.rows_src(), x, y);
                 return Ok(());
             }
             Plan::F32 => {}
@@ -177,13 +181,6 @@ fn plan(quant: QuantType, act: Activations) -> Plan {
         (Activations::Native, _) => Plan::I8((ActQuant::Q8_0, mins)),
         (Activations::Int16, _) => Plan::I16((ActQuant::Int16, mins)),
     }
-}
-
-/// [`unpack_row`] on `w`, as the packers take it.
-fn unpacker<'a, T: Lane>(
-    w: &'a Matrix<'_>,
-) -> impl Fn(usize, &mut [[T; QK8_0]], &mut [f32], &mut [f32]) + Sync + 'a {
-    move |r, q, d, m| unpack_row(w.quant, w.row(r), q, d, m)
 }
 
 /// Errors unless `x` is whole rows of `cols` and `y` has `rows` values per token.
@@ -239,10 +236,10 @@ impl PackedWeights {
                     Ok(())
                 })?),
                 Plan::I8((a, mins)) => {
-                    Packed::I8(PackedI8::pack(rows, cols, a, mins, unpacker(w), 1))
+                    Packed::I8(PackedI8::pack(rows, cols, a, mins, w.rows_src(), 1))
                 }
                 Plan::I16((a, mins)) => {
-                    Packed::I16(PackedI16::pack(rows, cols, a, mins, unpacker(w), 1))
+                    Packed::I16(PackedI16::pack(rows, cols, a, mins, w.rows_src(), 1))
                 }
             })
         })?;

@@ -73,6 +73,33 @@ pub(crate) fn kernel_f32() -> KernelF32 {
     reference::kernel_f32
 }
 
+/// A Q8_0 group packer: up to 16 rows of Q8_0 blocks (`blocks` of them each) packed
+/// into one group of [`crate::gemm::pack::PackedI16`] (weights `w`, scales `d`; rows
+/// past the slice zero). The portable packer (`PackedI16::pack` through `unpack_row`)
+/// defines the layout; these read the blocks as they are, a 16 x 16 transpose of int16
+/// pairs per block in registers. The second argument is the bytes the next group will
+/// read, prefetched as this one goes (sixteen row streams at once are more than the
+/// hardware prefetchers follow: without it the packer waits on memory).
+pub(crate) type PackQ8_0I16 = fn(&[&[u8]], &[u8], usize, &mut [i16], &mut [f32]);
+
+/// The Q8_0 group packer for the path in force, where there is one.
+pub(crate) fn pack_q8_0_i16() -> Option<PackQ8_0I16> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = x86_64::pack_q8_0_i16(simd::path()) {
+        return Some(f);
+    }
+    None
+}
+
+/// Panics unless `rows` (at most 16) hold `blocks` Q8_0 blocks each and the group's
+/// `w` and `d` hold `blocks` packed blocks.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) fn check_pack_q8_0(rows: &[&[u8]], blocks: usize, w: &[i16], d: &[f32]) {
+    let bytes = blocks * std::mem::size_of::<crate::blocks::BlockQ8_0>();
+    assert!(rows.len() <= GROUP && rows.iter().all(|r| r.len() >= bytes));
+    assert!(w.len() >= blocks * BLOCK_I16 && d.len() >= blocks * GROUP);
+}
+
 /// `gemm::activations::quantize_i16_body` written for the path in force, where there
 /// is one.
 pub(crate) fn quantize_i16() -> Option<Quantize<i16>> {

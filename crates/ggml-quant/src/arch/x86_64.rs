@@ -12,7 +12,8 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::arch::{Quantize, check_f32, check_i8, check_i16};
+use crate::arch::{PackQ8_0I16, Quantize, check_f32, check_i8, check_i16, check_pack_q8_0};
+use crate::float::f16_to_f32;
 use crate::gemm::{
     BLOCK_I8, BLOCK_I16, GROUP, KernelF32, KernelI8, KernelI16, MR, Panel, PanelF32, Tile, Tokens,
 };
@@ -82,6 +83,147 @@ pub(super) fn quantize_u8(path: SimdPath) -> Option<Quantize<u8>> {
     match path {
         Avx512 if has_avx512() && is_x86_feature_detected!("f16c") => Some(quantize_u8_avx512),
         _ => None,
+    }
+}
+
+pub(super) fn pack_q8_0_i16(path: SimdPath) -> Option<PackQ8_0I16> {
+    match path {
+        Avx512 if has_avx512() => Some(pack_q8_0_avx512),
+        Avx512 | Avx2 if has_avx2() => Some(pack_q8_0_avx2),
+        _ => None,
+    }
+}
+
+/// Bytes of one Q8_0 block: the f16 scale, then 32 quants.
+const Q8_0_BYTES: usize = 34;
+
+fn pack_q8_0_avx512(rows: &[&[u8]], ahead: &[u8], blocks: usize, w: &mut [i16], d: &mut [f32]) {
+    check_pack_q8_0(rows, blocks, w, d);
+    // SAFETY: chosen only when the CPU has AVX-512F/BW (`pack_q8_0_i16`); the lengths
+    // the packer reads and writes were checked above.
+    unsafe { pack_q8_0_512(rows, ahead, blocks, w, d) }
+}
+
+fn pack_q8_0_avx2(rows: &[&[u8]], ahead: &[u8], blocks: usize, w: &mut [i16], d: &mut [f32]) {
+    check_pack_q8_0(rows, blocks, w, d);
+    // SAFETY: chosen only when the CPU has AVX2 (`pack_q8_0_i16`); the lengths the
+    // packer reads and writes were checked above.
+    unsafe { pack_q8_0_256(rows, ahead, blocks, w, d) }
+}
+
+/// Prefetches share `b` of `n` of the cache lines of `bytes`.
+fn prefetch_share(bytes: &[u8], b: usize, n: usize) {
+    let lines = bytes.len().div_ceil(64);
+    for line in b * lines / n..(b + 1) * lines / n {
+        // SAFETY: a prefetch neither faults nor writes; the address is inside `bytes`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().add(line * 64).cast()) }
+    }
+}
+
+/// The scales of block `b` of every row (zero past the rows).
+fn q8_0_scales(rows: &[&[u8]], b: usize, d: &mut [f32]) {
+    for (i, o) in d.iter_mut().enumerate() {
+        *o = rows.get(i).map_or(0.0, |r| {
+            let at = b * Q8_0_BYTES;
+            f16_to_f32(u16::from_le_bytes([r[at], r[at + 1]]))
+        });
+    }
+}
+
+/// Per block: each row's 32 quants widened to int16 (16 pairs, one vector a row), then
+/// the 16 x 16 transpose of the pairs, so vector `p` holds pair `p` of rows 0-15.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_q8_0_512(rows: &[&[u8]], ahead: &[u8], blocks: usize, w: &mut [i16], d: &mut [f32]) {
+    // SAFETY: the caller guarantees the target features and the lengths: every row
+    // holds `blocks` blocks, `w` and `d` `blocks` packed blocks.
+    unsafe {
+        for b in 0..blocks {
+            prefetch_share(ahead, b, blocks);
+            let mut r = [_mm512_setzero_si512(); 16];
+            for (i, row) in rows.iter().enumerate() {
+                let qs = row.as_ptr().add(b * Q8_0_BYTES + 2);
+                r[i] = _mm512_cvtepi8_epi16(_mm256_loadu_si256(qs.cast()));
+            }
+            // Pairs (a, b) of rows: a0 b0 a1 b1 | a4 b4 a5 b5 | ... per 128-bit lane.
+            let mut t = [_mm512_setzero_si512(); 16];
+            for k in 0..8 {
+                t[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+                t[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+            }
+            // u[4k + j], lane L: pair 4L + j of rows 4k..4k+3.
+            let mut u = [_mm512_setzero_si512(); 16];
+            for k in 0..4 {
+                let (a, b1, c, e) = (t[4 * k], t[4 * k + 1], t[4 * k + 2], t[4 * k + 3]);
+                u[4 * k] = _mm512_unpacklo_epi64(a, c);
+                u[4 * k + 1] = _mm512_unpackhi_epi64(a, c);
+                u[4 * k + 2] = _mm512_unpacklo_epi64(b1, e);
+                u[4 * k + 3] = _mm512_unpackhi_epi64(b1, e);
+            }
+            let out = w.as_mut_ptr().add(b * BLOCK_I16);
+            for j in 0..4 {
+                // Lanes 0, 2 (v) and 1, 3 (x) of rows 0-7, and of rows 8-15.
+                let v = _mm512_shuffle_i32x4::<0x88>(u[j], u[4 + j]);
+                let x = _mm512_shuffle_i32x4::<0xdd>(u[j], u[4 + j]);
+                let v2 = _mm512_shuffle_i32x4::<0x88>(u[8 + j], u[12 + j]);
+                let x2 = _mm512_shuffle_i32x4::<0xdd>(u[8 + j], u[12 + j]);
+                let pairs = [
+                    (j, _mm512_shuffle_i32x4::<0x88>(v, v2)),
+                    (8 + j, _mm512_shuffle_i32x4::<0xdd>(v, v2)),
+                    (4 + j, _mm512_shuffle_i32x4::<0x88>(x, x2)),
+                    (12 + j, _mm512_shuffle_i32x4::<0xdd>(x, x2)),
+                ];
+                for (p, vec) in pairs {
+                    _mm512_storeu_si512(out.add(p * 2 * GROUP).cast(), vec);
+                }
+            }
+            q8_0_scales(rows, b, &mut d[b * GROUP..(b + 1) * GROUP]);
+        }
+    }
+}
+
+/// [`pack_q8_0_512`] for AVX2: four 8 x 8 transposes of pairs per block (rows 0-7 and
+/// 8-15, pairs 0-7 and 8-15).
+#[target_feature(enable = "avx2")]
+unsafe fn pack_q8_0_256(rows: &[&[u8]], ahead: &[u8], blocks: usize, w: &mut [i16], d: &mut [f32]) {
+    // SAFETY: as for `pack_q8_0_512`.
+    unsafe {
+        for b in 0..blocks {
+            prefetch_share(ahead, b, blocks);
+            let out = w.as_mut_ptr().add(b * BLOCK_I16);
+            for half in 0..2 {
+                for pairs in 0..2 {
+                    let mut r = [_mm256_setzero_si256(); 8];
+                    for (i, row) in rows.iter().skip(8 * half).take(8).enumerate() {
+                        let qs = row.as_ptr().add(b * Q8_0_BYTES + 2 + 16 * pairs);
+                        r[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128(qs.cast()));
+                    }
+                    let t = [0, 2, 4, 6].map(|k| {
+                        [
+                            _mm256_unpacklo_epi32(r[k], r[k + 1]),
+                            _mm256_unpackhi_epi32(r[k], r[k + 1]),
+                        ]
+                    });
+                    // u[h][j], lane L: pair 4 L + j of rows 4 h..4 h + 3.
+                    let u = [0, 2].map(|h| {
+                        let (a, c) = (t[h], t[h + 1]);
+                        [
+                            _mm256_unpacklo_epi64(a[0], c[0]),
+                            _mm256_unpackhi_epi64(a[0], c[0]),
+                            _mm256_unpacklo_epi64(a[1], c[1]),
+                            _mm256_unpackhi_epi64(a[1], c[1]),
+                        ]
+                    });
+                    for j in 0..4 {
+                        let lo = _mm256_permute2x128_si256::<0x20>(u[0][j], u[1][j]);
+                        let hi = _mm256_permute2x128_si256::<0x31>(u[0][j], u[1][j]);
+                        for (p, vec) in [(8 * pairs + j, lo), (8 * pairs + 4 + j, hi)] {
+                            _mm256_storeu_si256(out.add(p * 2 * GROUP + 8 * half * 2).cast(), vec);
+                        }
+                    }
+                }
+            }
+            q8_0_scales(rows, b, &mut d[b * GROUP..(b + 1) * GROUP]);
+        }
     }
 }
 

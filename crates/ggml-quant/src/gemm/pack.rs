@@ -5,7 +5,9 @@
 use rayon::prelude::*;
 
 use super::activations::{Act, ActQuant, quantize_act_i16, quantize_act_u8};
+use super::unpack::WeightRows;
 use super::{BLOCK_I8, BLOCK_I16, GROUP, Kernel, Panel, PanelF32, n_groups};
+use crate::QuantType;
 use crate::arch;
 use crate::blocks::QK8_0;
 
@@ -29,14 +31,6 @@ impl Lane for i16 {
         v
     }
 }
-
-/// One weight row unpacked by blocks of 32: `(row, quants, scales, minimums)`, the
-/// minimums left at zero by the types without one (see [`super::unpack`]).
-pub(crate) trait Unpack<T>:
-    Fn(usize, &mut [[T; QK8_0]], &mut [f32], &mut [f32]) + Sync
-{
-}
-impl<T, F: Fn(usize, &mut [[T; QK8_0]], &mut [f32], &mut [f32]) + Sync> Unpack<T> for F {}
 
 /// Weights widened to int16 and packed: for group `g`, block `b`, pair `p`, row `i`:
 /// `w[((g * blocks + b) * 16 + p) * 32 + 2 * i + e] = q[16 g + i][32 b + 2 p + e]`, and
@@ -150,20 +144,19 @@ impl Minimums {
 }
 
 /// For each row `i` of group `g` (rows past `rows` skipped) and each of its `blocks`
-/// blocks `b`: `put(i, b, quants, scale, minimum)`, the row unpacked by `unpack` as the
-/// packers take it.
+/// blocks `b`: `put(i, b, quants, scale, minimum)`, the row unpacked from `src`.
 fn group_blocks<T: Lane>(
     g: usize,
     rows: usize,
     blocks: usize,
-    unpack: &impl Unpack<T>,
+    src: WeightRows<'_>,
     mut put: impl FnMut(usize, usize, &[T; QK8_0], f32, f32),
 ) {
     let mut q = vec![[T::default(); QK8_0]; blocks];
     let mut s = vec![0f32; blocks];
     let mut m = vec![0f32; blocks];
     for i in 0..GROUP.min(rows.saturating_sub(g * GROUP)) {
-        unpack(g * GROUP + i, &mut q, &mut s, &mut m);
+        src.unpack(g * GROUP + i, &mut q, &mut s, &mut m);
         for (b, ((qb, sb), mb)) in q.iter().zip(&s).zip(&m).enumerate() {
             put(i, b, qb, *sb, *mb);
         }
@@ -208,7 +201,7 @@ pub(crate) trait IntPacking: Sized + Sync {
     /// Blocks per k-chunk (16 KiB of a panel's weights, which stay in L1 while the
     /// tokens of a task pass over them).
     const K_BLOCKS: usize;
-    /// Packs `rows` rows given by `unpack` (minimums kept when `mins`), for activations
+    /// Packs the first `rows` rows of `src` (minimums kept when `mins`), for activations
     /// quantized by `act`, in parallel over groups of at least `min_len` (`usize::MAX`:
     /// on the calling thread).
     fn pack(
@@ -216,7 +209,7 @@ pub(crate) trait IntPacking: Sized + Sync {
         cols: usize,
         act: ActQuant,
         mins: bool,
-        unpack: impl Unpack<Self::Lane>,
+        src: WeightRows<'_>,
         min_len: usize,
     ) -> Self;
     /// Blocks of 32 per row.
@@ -242,7 +235,7 @@ impl IntPacking for PackedI16 {
         cols: usize,
         act: ActQuant,
         mins: bool,
-        unpack: impl Unpack<i16>,
+        src: WeightRows<'_>,
         min_len: usize,
     ) -> Self {
         let blocks = cols / QK8_0;
@@ -256,7 +249,17 @@ impl IntPacking for PackedI16 {
             .enumerate()
             .with_min_len(min_len)
             .for_each(|(g, ((wg, dg), mut mg))| {
-                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
+                if let (QuantType::Q8_0, Some(fast)) = (src.quant(), arch::pack_q8_0_i16()) {
+                    let n = GROUP.min(rows.saturating_sub(g * GROUP));
+                    let mut group: [&[u8]; GROUP] = [&[]; GROUP];
+                    for (i, row) in group.iter_mut().enumerate().take(n) {
+                        *row = src.row(g * GROUP + i);
+                    }
+                    let ahead = src.rows_bytes((g + 1) * GROUP, GROUP);
+                    fast(&group[..n], ahead, blocks, wg, dg);
+                    return;
+                }
+                group_blocks(g, rows, blocks, src, |i, b, qb, sb, mb| {
                     let wb = &mut wg[b * BLOCK_I16..(b + 1) * BLOCK_I16];
                     for p in 0..QK8_0 / 2 {
                         wb[p * 2 * GROUP + 2 * i] = qb[2 * p];
@@ -310,7 +313,7 @@ impl IntPacking for PackedI8 {
         cols: usize,
         act: ActQuant,
         mins: bool,
-        unpack: impl Unpack<i8>,
+        src: WeightRows<'_>,
         min_len: usize,
     ) -> Self {
         let blocks = cols / QK8_0;
@@ -326,7 +329,7 @@ impl IntPacking for PackedI8 {
             .enumerate()
             .with_min_len(min_len)
             .for_each(|(g, (((wg, cg), dg), mut mg))| {
-                group_blocks(g, rows, blocks, &unpack, |i, b, qb, sb, mb| {
+                group_blocks(g, rows, blocks, src, |i, b, qb, sb, mb| {
                     let wb = &mut wg[b * BLOCK_I8..(b + 1) * BLOCK_I8];
                     for (quad, v) in qb.chunks_exact(4).enumerate() {
                         wb[quad * 4 * GROUP + 4 * i..][..4].copy_from_slice(v);
@@ -370,5 +373,41 @@ impl IntPacking for PackedI8 {
 
     fn kernel() -> Kernel<i8, u8> {
         arch::kernel_i8()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ActQuant, IntPacking, PackedI16, WeightRows};
+    use crate::simd::{SimdPath, available_paths, with_path};
+    use crate::{QuantType, quantize_row};
+
+    /// The Q8_0 packers of `arch/` (which read the blocks as they are) give the portable
+    /// packer's layout and scales, on row counts that leave a group part empty.
+    #[test]
+    fn q8_0_packers_equal_the_portable_packing() {
+        for (rows, blocks) in [(1, 1), (16, 3), (37, 24), (64, 36)] {
+            let cols = blocks * 32;
+            let values = crate::gemm::test_values(rows * cols, rows as u64 * 7 + 1);
+            let data: Vec<u8> = values
+                .chunks(cols)
+                .flat_map(|r| quantize_row(QuantType::Q8_0, r).unwrap())
+                .collect();
+            let src = WeightRows::new(QuantType::Q8_0, &data, rows);
+            let pack = |path| {
+                with_path(path, || {
+                    PackedI16::pack(rows, cols, ActQuant::Int16, false, src, 1)
+                })
+                .unwrap()
+            };
+            let want = pack(SimdPath::Scalar);
+            for path in available_paths() {
+                let got = pack(path);
+                assert_eq!(got.w, want.w, "{path} {rows}x{cols}: weights");
+                let bits = |d: &[f32]| d.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got.d), bits(&want.d), "{path} {rows}x{cols}: scales");
+                assert_eq!(got.blocks(), blocks);
+            }
+        }
     }
 }

@@ -6,7 +6,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::activations::{Act, ActQuant};
-use super::pack::{IntPacking, PackedF32, Unpack};
+use super::pack::{IntPacking, PackedF32};
+use super::unpack::WeightRows;
 use super::{MR, PANEL, Panel, Tile, Tokens};
 use crate::arch;
 use crate::blocks::QK8_0;
@@ -35,7 +36,7 @@ pub(crate) fn gemm_int_unpacked<P: IntPacking>(
     rows: usize,
     cols: usize,
     (act, mins): (ActQuant, bool),
-    unpack: impl Unpack<P::Lane>,
+    src: WeightRows<'_>,
     x: &[f32],
     y: &mut [f32],
 ) {
@@ -43,10 +44,7 @@ pub(crate) fn gemm_int_unpacked<P: IntPacking>(
     let one = |panel: usize| {
         let r0 = panel * PANEL;
         let n = PANEL.min(rows - r0);
-        let rows = |r: usize, q: &mut [[P::Lane; QK8_0]], d: &mut [f32], m: &mut [f32]| {
-            unpack(r0 + r, q, d, m)
-        };
-        PanelOf::Owned(P::pack(n, cols, act, mins, rows, usize::MAX))
+        PanelOf::Owned(P::pack(n, cols, act, mins, src.skip(r0), usize::MAX))
     };
     run_int::<P>(rows, cols / QK8_0, &a, y, true, one);
 }

@@ -12,6 +12,67 @@ use crate::float::f16_to_f32;
 use crate::kquants::scale_min_k4;
 use crate::legacy::{blocks, unpack5};
 
+/// The rows of a weight matrix in its GGUF encoding, from row `first` on, as the
+/// packers read them: unpacked by [`unpack_row`], or, for Q8_0, as they are (the packers
+/// of `arch/` read Q8_0 blocks directly).
+#[derive(Clone, Copy)]
+pub(crate) struct WeightRows<'a> {
+    quant: QuantType,
+    data: &'a [u8],
+    row_bytes: usize,
+    first: usize,
+}
+
+impl<'a> WeightRows<'a> {
+    /// The `rows` rows of `data` (whole rows of `quant`).
+    pub(crate) fn new(quant: QuantType, data: &'a [u8], rows: usize) -> Self {
+        WeightRows {
+            quant,
+            data,
+            row_bytes: data.len() / rows.max(1),
+            first: 0,
+        }
+    }
+
+    /// The rows from the `r0`-th on.
+    pub(crate) fn skip(self, r0: usize) -> Self {
+        WeightRows {
+            first: self.first + r0,
+            ..self
+        }
+    }
+
+    /// The weights' type.
+    pub(crate) fn quant(&self) -> QuantType {
+        self.quant
+    }
+
+    /// The bytes of row `r`.
+    pub(crate) fn row(&self, r: usize) -> &'a [u8] {
+        let r = self.first + r;
+        &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+
+    /// The bytes of rows `r..r + n` of the whole matrix, cut at its end (rows past this
+    /// view's share included: a packer prefetches them).
+    pub(crate) fn rows_bytes(&self, r: usize, n: usize) -> &'a [u8] {
+        let start = ((self.first + r) * self.row_bytes).min(self.data.len());
+        let end = ((self.first + r + n) * self.row_bytes).min(self.data.len());
+        &self.data[start..end]
+    }
+
+    /// Row `r` unpacked ([`unpack_row`]).
+    pub(crate) fn unpack<T: Lane>(
+        &self,
+        r: usize,
+        q: &mut [[T; QK8_0]],
+        d: &mut [f32],
+        m: &mut [f32],
+    ) {
+        unpack_row(self.quant, self.row(r), q, d, m);
+    }
+}
+
 /// One weight row (`row`, its bytes in `quant`) by blocks of 32: integer quants, f32 scales and
 /// minimums, so that `w = d * q + m` is the type's dequantization (`dequantize_row_*`:
 /// for the K-quants `d = d_super * sc` and `m = -(dmin * min)` per sub-block, for Q6_K
