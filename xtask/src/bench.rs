@@ -78,34 +78,108 @@ pub fn kernels(out: &Path) -> Result<()> {
 
 /// (bench id, median throughput in G elements/s) from criterion's report.
 fn criterion_throughputs(stdout: &str) -> Vec<(String, f64)> {
+    let scale = |unit: &str| match unit {
+        "Gelem/s" => Some(1.0),
+        "Melem/s" => Some(1e-3),
+        "Kelem/s" => Some(1e-6),
+        "elem/s" => Some(1e-9),
+        _ => None,
+    };
+    criterion_estimates(stdout, "thrpt:", scale)
+        .into_iter()
+        .map(|(id, v)| (id.trim_start_matches("matmul/").to_string(), v))
+        .collect()
+}
+
+/// (bench id, median time in ms) from criterion's report.
+fn criterion_times_ms(stdout: &str) -> Vec<(String, f64)> {
+    let scale = |unit: &str| match unit {
+        "s" => Some(1e3),
+        "ms" => Some(1.0),
+        "µs" | "us" => Some(1e-3),
+        "ns" => Some(1e-6),
+        _ => None,
+    };
+    criterion_estimates(stdout, "time:", scale)
+}
+
+/// (bench id, middle estimate times `scale(unit)`) of every `key [lo u mid u hi u]` line
+/// of criterion's report; the id is the last line that starts in column 0.
+fn criterion_estimates(
+    stdout: &str,
+    key: &str,
+    scale: impl Fn(&str) -> Option<f64>,
+) -> Vec<(String, f64)> {
     let mut rows = Vec::new();
     let mut id = String::new();
     for line in stdout.lines() {
-        let t = line.trim();
-        if !line.starts_with(' ') && !t.is_empty() {
-            id = t.split_whitespace().next().unwrap_or("").to_string();
+        if !line.starts_with(' ') && !line.trim().is_empty() {
+            id = line.split_whitespace().next().unwrap_or("").to_string();
         }
-        if let Some(rest) = t.strip_prefix("thrpt:") {
-            // "[a Gelem/s b Gelem/s c Gelem/s]": the middle is the estimate.
-            let parts: Vec<&str> = rest
-                .trim_matches(|c| c == ' ' || c == '[' || c == ']')
-                .split_whitespace()
-                .collect();
-            if parts.len() >= 4 {
-                let scale = match parts[3] {
-                    "Gelem/s" => 1.0,
-                    "Melem/s" => 1e-3,
-                    "Kelem/s" => 1e-6,
-                    "elem/s" => 1e-9,
-                    _ => continue,
-                };
-                if let Ok(v) = parts[2].parse::<f64>() {
-                    rows.push((id.trim_start_matches("matmul/").to_string(), v * scale));
-                }
-            }
+        let Some(at) = line.find(key) else { continue };
+        // "[a unit b unit c unit]": the middle is the estimate.
+        let parts: Vec<&str> = line[at + key.len()..]
+            .trim_matches(|c| c == ' ' || c == '[' || c == ']')
+            .split_whitespace()
+            .collect();
+        if parts.len() >= 4
+            && let (Ok(v), Some(k)) = (parts[2].parse::<f64>(), scale(parts[3]))
+        {
+            rows.push((id.clone(), v * k));
         }
     }
     rows
+}
+
+/// One 10-token query in a warm `Embedder` (`benches/benches/query.rs`), criterion's
+/// median in ms, on `threads` rayon threads.
+fn query_ms(threads: usize) -> Result<f64> {
+    eprintln!("bench: one 10-token query (cargo bench -p embed-benches --bench query)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .args(["bench", "-p", "embed-benches", "--bench", "query"])
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo bench")?;
+    if !o.status.success() {
+        bail!("cargo bench failed ({})", o.status);
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    criterion_times_ms(&stdout)
+        .into_iter()
+        .find(|(id, _)| id == "query/10-tokens")
+        .map(|(_, ms)| ms)
+        .with_context(|| format!("no query/10-tokens time in {}", tail(&stdout, 10)))
+}
+
+/// Milliseconds to read, once, every tensor a pass reads whole (all but the token
+/// embeddings, of which a pass reads a row a token), at the read bandwidth measured now
+/// with `threads` threads: (ms, MB read, GB/s).
+pub(crate) fn weight_read_floor_ms(
+    root: &Path,
+    model: &Path,
+    threads: usize,
+) -> Result<(f64, f64, f64)> {
+    let line = run_bench_binary(root, "read-bandwidth", threads)?;
+    let gbs: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("read-bandwidth printed {line:?}"))?;
+    let mapped = gguf_format::MappedGguf::open(model)?;
+    let weights: u64 = mapped
+        .parse()?
+        .tensors()
+        .iter()
+        .filter(|t| t.name() != "token_embd.weight")
+        .map(|t| t.n_bytes())
+        .sum();
+    Ok((
+        weights as f64 / (gbs * 1e9) * 1e3,
+        weights as f64 / 1e6,
+        gbs,
+    ))
 }
 
 /// One process run: wall seconds, peak RSS, stderr.
@@ -369,6 +443,10 @@ pub fn bench(opts: &Options) -> Result<()> {
     let _ = std::fs::remove_file(&long);
     report.long = Some((median(l2), median(o2)));
 
+    // 5. One 10-token query, warm, against the floor of reading the weights once.
+    let query = query_ms(opts.threads)?;
+    report.query = Some((query, weight_read_floor_ms(&root, &model, opts.threads)?));
+
     let md = report.markdown(&llama.version, opts, runs);
     print!("{md}");
     crate::write_generated(&opts.out, "bench", &md)?;
@@ -434,6 +512,8 @@ struct Report {
     /// llama tokens/s, ours.
     long: Option<(f64, f64)>,
     linear: Option<LinearPeak>,
+    /// One 10-token query (ms), and the weight-read floor (ms, MB, GB/s).
+    query: Option<(f64, (f64, f64, f64))>,
 }
 
 /// The linear layers' multiply-adds per second on docs256 against the CPU's peak.
@@ -601,6 +681,15 @@ impl Report {
                 yes(share >= 0.6)
             );
         }
+        if let Some((ms, (floor, mb, gbs))) = self.query {
+            let _ = writeln!(
+                s,
+                "| one 10-token query, warm `Embedder` (criterion `query`), against reading the {mb:.0} MB of weights once at {gbs:.1} GB/s (`read-bandwidth --threads {}`) | | {ms:.1} ms (floor {floor:.1} ms) | {:.1}x the floor | <= 1.5x | {} |",
+                opts.threads,
+                ms / floor,
+                yes(ms <= 1.5 * floor)
+            );
+        }
         let mut head = String::new();
         let _ = writeln!(
             head,
@@ -633,5 +722,14 @@ mod tests {
         assert_eq!(rows[0].0, "q8_0/int16/avx512/768x1152/128");
         assert!((rows[0].1 - 75.5).abs() < 1e-9);
         assert!((rows[1].1 - 0.95).abs() < 1e-9);
+        let times = super::criterion_times_ms(out);
+        assert_eq!(times.len(), 2);
+        assert!((times[0].1 - 1.3).abs() < 1e-9);
+        let query = "query/10-tokens         time:   [21.800 ms 22.122 ms 22.463 ms]\n\
+                     Benchmarking other\nother time: [900.1 µs 950.5 µs 999.0 µs]\n";
+        let times = super::criterion_times_ms(query);
+        assert_eq!(times[0], ("query/10-tokens".to_string(), 22.122));
+        assert_eq!(times[1].0, "other");
+        assert!((times[1].1 - 0.9505).abs() < 1e-12);
     }
 }

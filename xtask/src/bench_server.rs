@@ -133,7 +133,7 @@ pub fn bench_server(runs: usize, threads: usize, out: &Path) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&eight_file);
-    let floor_ms = weight_read_floor_ms(&root, &model, threads)?;
+    let floor_ms = crate::bench::weight_read_floor_ms(&root, &model, threads)?;
     let md = markdown(
         &peers.map(|p| p.name),
         &figures,
@@ -362,30 +362,6 @@ fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
 
 fn median(v: &[f64]) -> f64 {
     percentile(v.to_vec(), 0.5)
-}
-
-/// Milliseconds to read, once, every tensor a pass reads whole, at the read bandwidth
-/// measured now with `threads` threads.
-fn weight_read_floor_ms(root: &Path, model: &Path, threads: usize) -> Result<(f64, f64, f64)> {
-    let line = crate::bench::run_bench_binary(root, "read-bandwidth", threads)?;
-    let gbs: f64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("read-bandwidth printed {line:?}"))?;
-    let mapped = gguf_format::MappedGguf::open(model)?;
-    let weights: u64 = mapped
-        .parse()?
-        .tensors()
-        .iter()
-        .filter(|t| t.name() != "token_embd.weight")
-        .map(|t| t.n_bytes())
-        .sum();
-    Ok((
-        weights as f64 / (gbs * 1e9) * 1e3,
-        weights as f64 / 1e6,
-        gbs,
-    ))
 }
 
 fn markdown(
