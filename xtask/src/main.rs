@@ -11,6 +11,7 @@ mod aarch64;
 mod apt;
 mod arrows;
 mod bench;
+mod bench_criterion;
 mod bench_peers;
 mod bench_python;
 mod bench_server;
