@@ -26,4 +26,4 @@ pub use gemm::PackedMatrix;
 pub use matmul::{Activations, Matrix, PackedWeights, matmul, matmul_with};
 pub use quant_type::QuantType;
 pub use rows::{dequantize_row, quantize_row, quantize_row_into};
-pub use simd::{SIMD_ENV, SimdPath, available_paths, simd_path, with_path};
+pub use simd::{SIMD_ENV, SimdPath, available_paths, on_pool, simd_path, with_path};

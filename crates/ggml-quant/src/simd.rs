@@ -243,8 +243,9 @@ pub(crate) fn dispatch<Op: WithSimd>(op: Op) -> Op::Output {
 /// kernel path in force there. A product has several parallel steps (activation
 /// quantization, packing, the tiles); from a thread outside the pool each of them would
 /// be handed over and waited for (a futex wake and wait each), a large part of a
-/// product of a hundred tokens.
-pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+/// product of a hundred tokens. A caller running many products in a row (a model's
+/// forward pass) calls this once around all of them, for the same reason.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return f();
     }
