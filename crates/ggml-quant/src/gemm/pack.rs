@@ -2,6 +2,9 @@
 //! rows for the kernels ([`PackedI16`], [`PackedI8`], [`PackedF32`]), and
 //! [`IntPacking`], what differs between the int16 and the int8 paths.
 
+use std::cell::Cell;
+use std::thread::LocalKey;
+
 use rayon::prelude::*;
 
 use super::activations::{Act, ActQuant, quantize_act_i16, quantize_act_u8};
@@ -143,6 +146,17 @@ impl Minimums {
     }
 }
 
+/// `len` values for a packing of `rows` rows: `old`'s buffer when it has that length and
+/// the packing writes every value of it (no row of its groups past the matrix), else
+/// zeros. A product of few tokens packs each panel as it goes; zeroing the buffer first
+/// would cost a quarter as much as packing it.
+fn room<T: Copy + Default>(old: Option<Vec<T>>, len: usize, rows: usize) -> Vec<T> {
+    match old {
+        Some(v) if v.len() == len && rows == n_groups(rows) * GROUP => v,
+        _ => vec![T::default(); len],
+    }
+}
+
 /// For each row `i` of group `g` (rows past `rows` skipped) and each of its `blocks`
 /// blocks `b`: `put(i, b, quants, scale, minimum)`, the row unpacked from `src`.
 fn group_blocks<T: Lane>(
@@ -193,7 +207,7 @@ fn panel_of<'a, W>(
 /// What differs between the int16 and the int8 paths: the packing, the activations'
 /// type and the kernel. [`super::schedule::gemm_int`] and
 /// [`super::schedule::gemm_int_unpacked`] run either.
-pub(crate) trait IntPacking: Sized + Sync {
+pub(crate) trait IntPacking: Sized + Sync + 'static {
     /// The packed weights' type.
     type Lane: Lane;
     /// The quantized activations' type.
@@ -211,7 +225,23 @@ pub(crate) trait IntPacking: Sized + Sync {
         mins: bool,
         src: WeightRows<'_>,
         min_len: usize,
+    ) -> Self {
+        Self::pack_reusing(None, rows, cols, act, mins, src, min_len)
+    }
+    /// [`pack`](IntPacking::pack) into `old`'s buffers where they fit (see [`room`]).
+    fn pack_reusing(
+        old: Option<Self>,
+        rows: usize,
+        cols: usize,
+        act: ActQuant,
+        mins: bool,
+        src: WeightRows<'_>,
+        min_len: usize,
     ) -> Self;
+    /// A packing of nothing, which allocates nothing.
+    fn empty() -> Self;
+    /// This thread's spare packing, for [`pack_reusing`](IntPacking::pack_reusing).
+    fn scratch() -> &'static LocalKey<Cell<Option<Self>>>;
     /// Blocks of 32 per row.
     fn blocks(&self) -> usize;
     /// The activations' quantization, and whether there are minimums.
@@ -230,7 +260,8 @@ impl IntPacking for PackedI16 {
     /// 2 groups x 8 blocks x 1 KiB.
     const K_BLOCKS: usize = 8;
 
-    fn pack(
+    fn pack_reusing(
+        old: Option<Self>,
         rows: usize,
         cols: usize,
         act: ActQuant,
@@ -240,8 +271,9 @@ impl IntPacking for PackedI16 {
     ) -> Self {
         let blocks = cols / QK8_0;
         let groups = n_groups(rows);
-        let mut w = vec![0i16; groups * blocks * BLOCK_I16];
-        let mut d = vec![0f32; groups * blocks * GROUP];
+        let (old_w, old_d) = old.map(|p| (p.w, p.d)).unzip();
+        let mut w = room(old_w, groups * blocks * BLOCK_I16, rows);
+        let mut d = room(old_d, groups * blocks * GROUP, rows);
         let mut m = Minimums::new(mins, groups, blocks);
         w.par_chunks_mut(blocks * BLOCK_I16)
             .zip(d.par_chunks_mut(blocks * GROUP))
@@ -288,6 +320,21 @@ impl IntPacking for PackedI16 {
         (self.act, self.m.is_some())
     }
 
+    fn empty() -> Self {
+        PackedI16 {
+            w: Vec::new(),
+            d: Vec::new(),
+            m: None,
+            blocks: 0,
+            act: ActQuant::Int16,
+        }
+    }
+
+    fn scratch() -> &'static LocalKey<Cell<Option<Self>>> {
+        thread_local!(static SPARE: Cell<Option<PackedI16>> = const { Cell::new(None) });
+        &SPARE
+    }
+
     fn panel(&self, panel: usize) -> Panel<'_, i16> {
         let parts = (&self.w[..], &[][..], &self.d[..], self.m.as_ref());
         panel_of(panel, self.blocks, BLOCK_I16, parts)
@@ -308,7 +355,8 @@ impl IntPacking for PackedI8 {
     /// 2 groups x 16 blocks x 512 B.
     const K_BLOCKS: usize = 16;
 
-    fn pack(
+    fn pack_reusing(
+        old: Option<Self>,
         rows: usize,
         cols: usize,
         act: ActQuant,
@@ -318,9 +366,13 @@ impl IntPacking for PackedI8 {
     ) -> Self {
         let blocks = cols / QK8_0;
         let groups = n_groups(rows);
-        let mut w = vec![0i8; groups * blocks * BLOCK_I8];
-        let mut c = vec![0i32; groups * blocks * GROUP];
-        let mut d = vec![0f32; groups * blocks * GROUP];
+        let (old_w, old_c, old_d) = match old {
+            Some(p) => (Some(p.w), Some(p.c), Some(p.d)),
+            None => (None, None, None),
+        };
+        let mut w = room(old_w, groups * blocks * BLOCK_I8, rows);
+        let mut c = room(old_c, groups * blocks * GROUP, rows);
+        let mut d = room(old_d, groups * blocks * GROUP, rows);
         let mut m = Minimums::new(mins, groups, blocks);
         w.par_chunks_mut(blocks * BLOCK_I8)
             .zip(c.par_chunks_mut(blocks * GROUP))
@@ -362,6 +414,22 @@ impl IntPacking for PackedI8 {
         (self.act, self.m.is_some())
     }
 
+    fn empty() -> Self {
+        PackedI8 {
+            w: Vec::new(),
+            c: Vec::new(),
+            d: Vec::new(),
+            m: None,
+            blocks: 0,
+            act: ActQuant::Q8_0,
+        }
+    }
+
+    fn scratch() -> &'static LocalKey<Cell<Option<Self>>> {
+        thread_local!(static SPARE: Cell<Option<PackedI8>> = const { Cell::new(None) });
+        &SPARE
+    }
+
     fn panel(&self, panel: usize) -> Panel<'_, i8> {
         let parts = (&self.w[..], &self.c[..], &self.d[..], self.m.as_ref());
         panel_of(panel, self.blocks, BLOCK_I8, parts)
@@ -378,7 +446,7 @@ impl IntPacking for PackedI8 {
 
 #[cfg(test)]
 mod tests {
-    use super::{ActQuant, IntPacking, PackedI16, WeightRows};
+    use super::{ActQuant, IntPacking, PackedI8, PackedI16, WeightRows};
     use crate::simd::{SimdPath, available_paths, with_path};
     use crate::{QuantType, quantize_row};
 
@@ -408,6 +476,37 @@ mod tests {
                 assert_eq!(bits(&got.d), bits(&want.d), "{path} {rows}x{cols}: scales");
                 assert_eq!(got.blocks(), blocks);
             }
+        }
+    }
+    /// A packing into another's buffers equals a fresh one, whole panels or not (rows a
+    /// fresh packing leaves zero stay zero), for both integer packings.
+    #[test]
+    fn packing_into_used_buffers_equals_a_fresh_packing() {
+        let q8 = |rows: usize, cols: usize, seed: u64| -> Vec<u8> {
+            crate::gemm::test_values(rows * cols, seed)
+                .chunks(cols)
+                .flat_map(|r| quantize_row(QuantType::Q8_0, r).unwrap())
+                .collect()
+        };
+        let cols = 96;
+        let used = q8(32, cols, 5);
+        let used_src = WeightRows::new(QuantType::Q8_0, &used, 32);
+        for rows in [32, 16, 7] {
+            let data = q8(rows, cols, 11);
+            let src = WeightRows::new(QuantType::Q8_0, &data, rows);
+            let (act, max) = (ActQuant::Int16, usize::MAX);
+            let old = PackedI16::pack(32, cols, act, false, used_src, max);
+            let fresh = PackedI16::pack(rows, cols, act, false, src, max);
+            let again = PackedI16::pack_reusing(Some(old), rows, cols, act, false, src, max);
+            assert_eq!(again.w, fresh.w, "int16, {rows} rows: weights");
+            assert_eq!(again.d, fresh.d, "int16, {rows} rows: scales");
+            let act = ActQuant::Q8_0;
+            let old = PackedI8::pack(32, cols, act, false, used_src, max);
+            let fresh = PackedI8::pack(rows, cols, act, false, src, max);
+            let again = PackedI8::pack_reusing(Some(old), rows, cols, act, false, src, max);
+            assert_eq!(again.w, fresh.w, "int8, {rows} rows: weights");
+            assert_eq!(again.c, fresh.c, "int8, {rows} rows: sums");
+            assert_eq!(again.d, fresh.d, "int8, {rows} rows: scales");
         }
     }
 }

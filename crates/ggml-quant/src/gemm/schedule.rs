@@ -44,7 +44,9 @@ pub(crate) fn gemm_int_unpacked<P: IntPacking>(
     let one = |panel: usize| {
         let r0 = panel * PANEL;
         let n = PANEL.min(rows - r0);
-        PanelOf::Owned(P::pack(n, cols, act, mins, src.skip(r0), usize::MAX))
+        let spare = P::scratch().take();
+        let p = P::pack_reusing(spare, n, cols, act, mins, src.skip(r0), usize::MAX);
+        PanelOf::Owned(p)
     };
     run_int::<P>(rows, cols / QK8_0, &a, y, true, one);
 }
@@ -61,10 +63,20 @@ pub(crate) fn gemm_f32(p: &PackedF32, rows: usize, x: &[f32], y: &mut [f32]) {
     });
 }
 
-/// A panel of a packing shared by all tasks, or one a task packed for itself.
-enum PanelOf<'a, P> {
+/// A panel of a packing shared by all tasks, or one a task packed for itself (whose
+/// buffers go back to the thread's [`IntPacking::scratch`] when it is dropped, for the
+/// next panel this thread packs: each thread keeps one panel's worth).
+enum PanelOf<'a, P: IntPacking> {
     Borrowed(&'a P, usize),
     Owned(P),
+}
+
+impl<P: IntPacking> Drop for PanelOf<'_, P> {
+    fn drop(&mut self) {
+        if let PanelOf::Owned(p) = self {
+            P::scratch().set(Some(std::mem::replace(p, P::empty())));
+        }
+    }
 }
 
 impl<P: IntPacking> PanelOf<'_, P> {
