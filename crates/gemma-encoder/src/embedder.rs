@@ -219,14 +219,15 @@ impl Embedder {
     }
 
     /// One forward pass over `batch`, then each text's output under `opts`: its token
-    /// rows ([`Pooling::None`]) or its pooled, projected, truncated vector.
-    /// One pass over `batch`, run on rayon's pool: each of a pass's few hundred parallel
-    /// steps (the products, GELU, RoPE) then starts on the pool's threads, not by a hand-over
-    /// from the caller's thread that sleeps until it is done.
+    /// rows ([`Pooling::None`]) or its pooled, projected, truncated vector. Run on rayon's
+    /// pool: each of a pass's few hundred parallel steps (the products, GELU, RoPE) then
+    /// starts on the pool's threads, not by a hand-over from the caller's thread that
+    /// sleeps until it is done.
     fn embed_batch(&self, batch: &[Vec<u32>], opts: &EmbedOptions) -> Result<Vec<Vec<f32>>, Error> {
         ggml_quant::on_pool(|| self.embed_batch_here(batch, opts))
     }
 
+    /// [`Embedder::embed_batch`] on the calling thread.
     fn embed_batch_here(
         &self,
         batch: &[Vec<u32>],

@@ -149,7 +149,7 @@ impl Minimums {
 /// `len` values for a packing of `rows` rows: `old`'s buffer when it has that length and
 /// the packing writes every value of it (no row of its groups past the matrix), else
 /// zeros. A product of few tokens packs each panel as it goes; zeroing the buffer first
-/// would cost a quarter as much as packing it.
+/// would cost a fifth as much as packing it.
 fn room<T: Copy + Default>(old: Option<Vec<T>>, len: usize, rows: usize) -> Vec<T> {
     match old {
         Some(v) if v.len() == len && rows == n_groups(rows) * GROUP => v,
@@ -478,6 +478,7 @@ mod tests {
             }
         }
     }
+
     /// A packing into another's buffers equals a fresh one, whole panels or not (rows a
     /// fresh packing leaves zero stay zero), for both integer packings.
     #[test]
